@@ -1,0 +1,534 @@
+//! Type inference over every value of a column, and conversion of cells to the inferred types.
+//!
+//! A column starts with every type possible; each value rules out the types it cannot be. The column
+//! gets the narrowest type left, in this order: integer, number, boolean, date, datetime, time,
+//! geometry, else string. Inference never loses a value: a text whose typed form would not give the
+//! same value back (leading zeros as in `007`, integers beyond 64 bits, numbers beyond 15 significant
+//! digits) keeps its column a string.
+
+use std::borrow::Cow;
+
+use citydata_model::{Field, FieldType, Value, NULL_MARKERS};
+
+use crate::Cell;
+
+const INT: u8 = 1;
+const NUM: u8 = 2;
+const BOOL: u8 = 4;
+const DATE: u8 = 8;
+const DATETIME: u8 = 16;
+const TIME: u8 = 32;
+const GEOM: u8 = 64;
+const TEXT_TYPES: u8 = INT | NUM | BOOL | DATE | DATETIME | TIME;
+
+/// What the values of one column allow so far.
+#[derive(Debug, Clone)]
+pub struct Inference {
+    possible: u8,
+    seen_value: bool,
+    grouped: bool,
+    day_first: bool,
+}
+
+impl Default for Inference {
+    fn default() -> Self {
+        Self { possible: TEXT_TYPES | GEOM, seen_value: false, grouped: false, day_first: false }
+    }
+}
+
+impl Inference {
+    /// Narrows the column's possible types by one cell.
+    pub fn add(&mut self, cell: &Cell<'_>) {
+        match cell {
+            Cell::Null => {}
+            Cell::Text(s) => {
+                if is_null_marker(s) {
+                    return;
+                }
+                self.seen_value = true;
+                if self.possible & TEXT_TYPES != 0 {
+                    let (types, grouped, day_first) = text_types(s.trim(), self.possible);
+                    self.possible &= types;
+                    self.grouped |= grouped && self.possible & (INT | NUM) != 0;
+                    self.day_first |= day_first;
+                } else {
+                    self.possible = 0;
+                }
+            }
+            Cell::Int(_) => self.typed(INT | NUM),
+            Cell::Num(_) => self.typed(NUM),
+            Cell::Bool(_) => self.typed(BOOL),
+            Cell::Geometry(_) => self.typed(GEOM),
+        }
+    }
+
+    fn typed(&mut self, allowed: u8) {
+        self.seen_value = true;
+        self.possible &= allowed;
+    }
+
+    /// The type the column gets.
+    #[must_use]
+    pub fn field_type(&self) -> FieldType {
+        let p = self.possible;
+        if !self.seen_value {
+            FieldType::String
+        } else if p & INT != 0 {
+            FieldType::Integer
+        } else if p & NUM != 0 {
+            FieldType::Number
+        } else if p & BOOL != 0 {
+            FieldType::Boolean
+        } else if p & DATE != 0 {
+            FieldType::Date
+        } else if p & DATETIME != 0 {
+            FieldType::Datetime
+        } else if p & TIME != 0 {
+            FieldType::Time
+        } else if p & GEOM != 0 {
+            FieldType::Geometry
+        } else {
+            FieldType::String
+        }
+    }
+
+    /// The field for a column named `name`.
+    #[must_use]
+    pub fn field(&self, name: &str) -> Field {
+        let t = self.field_type();
+        let mut f = Field::new(name, t);
+        if self.grouped && matches!(t, FieldType::Integer | FieldType::Number) {
+            f.group_char = Some(",".to_owned());
+        }
+        if self.day_first && matches!(t, FieldType::Date | FieldType::Datetime) {
+            f.format = Some(if t == FieldType::Date { "%d/%m/%Y" } else { "%d/%m/%Y %H:%M:%S" }.to_owned());
+        }
+        f
+    }
+}
+
+fn is_null_marker(s: &str) -> bool {
+    s.len() <= 4 && NULL_MARKERS.contains(&s.trim())
+}
+
+/// The types a text (already trimmed) can be, among `wanted`: a bit set, and whether it used a
+/// thousands separator or a day-first date.
+fn text_types(s: &str, wanted: u8) -> (u8, bool, bool) {
+    let mut out = 0;
+    let mut grouped = false;
+    let mut day_first = false;
+    if wanted & (INT | NUM) != 0 {
+        if let Some(n) = parse_number(s) {
+            grouped = n.grouped;
+            if n.integer {
+                out |= INT | NUM;
+            } else {
+                out |= NUM;
+            }
+        }
+    }
+    if wanted & BOOL != 0 && parse_bool(s).is_some() {
+        out |= BOOL;
+    }
+    if wanted & DATE != 0 {
+        if let Some((_, df)) = parse_date(s) {
+            out |= DATE;
+            day_first |= df;
+        }
+    }
+    if wanted & DATETIME != 0 {
+        if let Some((_, df)) = parse_datetime(s) {
+            out |= DATETIME;
+            day_first |= df;
+        }
+    }
+    if wanted & TIME != 0 && parse_time(s).is_some() {
+        out |= TIME;
+    }
+    (out & wanted, grouped, day_first)
+}
+
+/// The set of types a single text could be, by name; for tests and tools.
+#[must_use]
+pub fn infer_text(s: &str) -> FieldType {
+    let mut inf = Inference::default();
+    inf.add(&Cell::Text(Cow::Borrowed(s)));
+    inf.field_type()
+}
+
+struct Number {
+    integer: bool,
+    grouped: bool,
+}
+
+/// Checks the shape of a number: sign, digits with optional `,` thousands groups, fraction, exponent.
+/// Integers must fit 64 bits, other numbers have at most 15 significant digits, and no leading zeros.
+fn parse_number(s: &str) -> Option<Number> {
+    let b = s.as_bytes();
+    let mut i = usize::from(matches!(b.first(), Some(b'-' | b'+')));
+    let int_start = i;
+    let mut digits = 0usize;
+    let mut grouped = false;
+    let mut group_len = 0usize;
+    while i < b.len() {
+        match b[i] {
+            b'0'..=b'9' => {
+                digits += 1;
+                group_len += 1;
+            }
+            b',' => {
+                // The first group has 1..=3 digits, every later one exactly 3.
+                if digits == 0 || (grouped && group_len != 3) || (!grouped && group_len > 3) {
+                    return None;
+                }
+                grouped = true;
+                group_len = 0;
+            }
+            _ => break,
+        }
+        i += 1;
+    }
+    if grouped && group_len != 3 {
+        return None;
+    }
+    let int_digits = digits;
+    if int_digits > 1 && b[int_start] == b'0' {
+        return None;
+    }
+    let mut integer = true;
+    let mut frac_digits = 0;
+    if i < b.len() && b[i] == b'.' {
+        integer = false;
+        i += 1;
+        while i < b.len() && b[i].is_ascii_digit() {
+            frac_digits += 1;
+            i += 1;
+        }
+    }
+    if int_digits + frac_digits == 0 {
+        return None;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        integer = false;
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start || i - start > 3 {
+            return None;
+        }
+    }
+    if i != b.len() {
+        return None;
+    }
+    if integer {
+        if int_digits > 19 || (int_digits == 19 && parse_int(s).is_none()) {
+            return None;
+        }
+    } else {
+        let significant = s
+            .bytes()
+            .take_while(|c| *c != b'e' && *c != b'E')
+            .filter(u8::is_ascii_digit)
+            .skip_while(|c| *c == b'0')
+            .count();
+        if significant > 15 {
+            return None;
+        }
+    }
+    Some(Number { integer, grouped })
+}
+
+fn parse_int(s: &str) -> Option<i64> {
+    if s.contains(',') {
+        s.replace(',', "").parse().ok()
+    } else {
+        s.parse().ok()
+    }
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    if s.len() > 5 {
+        return None;
+    }
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "yes" => Some(true),
+        "false" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+fn days_in_month(y: u32, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+fn digits(s: &str, min: usize, max: usize) -> Option<u32> {
+    if s.len() < min || s.len() > max || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn valid_date(y: u32, m: u32, d: u32) -> Option<(u32, u32, u32)> {
+    ((1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m)).then_some((y, m, d))
+}
+
+/// `YYYY-MM-DD` or the Hong Kong habit `DD/MM/YYYY` (also `D/M/YYYY`). Returns the date and whether
+/// it was day-first.
+fn parse_date(s: &str) -> Option<((u32, u32, u32), bool)> {
+    if s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-' {
+        let y = digits(&s[..4], 4, 4)?;
+        let m = digits(&s[5..7], 2, 2)?;
+        let d = digits(&s[8..], 2, 2)?;
+        return valid_date(y, m, d).map(|v| (v, false));
+    }
+    let mut parts = s.split('/');
+    let d = digits(parts.next()?, 1, 2)?;
+    let m = digits(parts.next()?, 1, 2)?;
+    let y = digits(parts.next()?, 4, 4)?;
+    if parts.next().is_some() {
+        return None;
+    }
+    valid_date(y, m, d).map(|v| (v, true))
+}
+
+/// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.fff` (hour may have one digit). Returns the canonical form.
+fn parse_time(s: &str) -> Option<String> {
+    let mut parts = s.splitn(3, ':');
+    let h = digits(parts.next()?, 1, 2)?;
+    let m = digits(parts.next()?, 2, 2)?;
+    let sec = parts.next();
+    let (sec_whole, frac) = match sec {
+        None => ("00", ""),
+        Some(x) => match x.split_once('.') {
+            Some((w, f)) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) => (w, f),
+            Some(_) => return None,
+            None => (x, ""),
+        },
+    };
+    let sv = digits(sec_whole, 2, 2)?;
+    if h > 23 || m > 59 || sv > 60 {
+        return None;
+    }
+    Some(if frac.is_empty() { format!("{h:02}:{m:02}:{sv:02}") } else { format!("{h:02}:{m:02}:{sv:02}.{frac}") })
+}
+
+/// A date, `T` or a space, a time, and an optional zone (`Z`, `+08:00`, `+0800`).
+fn parse_datetime(s: &str) -> Option<(String, bool)> {
+    let sep = s.find(['T', ' '])?;
+    let ((y, mo, d), day_first) = parse_date(&s[..sep])?;
+    let rest = &s[sep + 1..];
+    let (time, zone) = match rest.find(['Z', '+']).or_else(|| rest.rfind('-')) {
+        Some(z) => (&rest[..z], &rest[z..]),
+        None => (rest, ""),
+    };
+    let time = parse_time(time)?;
+    let zone_ok = match zone.as_bytes() {
+        [] | [b'Z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] | [b'+' | b'-', h1, h2, m1, m2] => {
+            [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit())
+        }
+        _ => false,
+    };
+    zone_ok.then(|| (format!("{y:04}-{mo:02}-{d:02}T{time}{zone}"), day_first))
+}
+
+/// Converts one cell to a column's type, giving the text of the error when it does not fit.
+///
+/// # Errors
+/// A value the field's type cannot hold, such as `abc` in an integer column set by a schema override.
+pub fn convert<'a>(cell: &'a Cell<'_>, field: &Field, missing: &[String]) -> Result<Value<'a>, String> {
+    let t = field.field_type;
+    let mismatch = |found: &dyn std::fmt::Display| format!("expected {}, found {found}", article(t));
+    Ok(match cell {
+        Cell::Null => Value::Null,
+        Cell::Text(s) => {
+            if is_null_marker(s) || (!missing.is_empty() && missing.iter().any(|m| m == s.trim())) {
+                return Ok(Value::Null);
+            }
+            let v = s.trim();
+            let bad = || mismatch(&format_args!("{s:?}"));
+            match t {
+                FieldType::String | FieldType::Geometry => Value::Text(Cow::Borrowed(s.as_ref())),
+                FieldType::Integer => Value::Int(parse_int(v).ok_or_else(bad)?),
+                FieldType::Number => {
+                    let n: f64 = if v.contains(',') { v.replace(',', "").parse() } else { v.parse() }
+                        .map_err(|_| bad())?;
+                    if !n.is_finite() {
+                        return Err(bad());
+                    }
+                    Value::Real(n)
+                }
+                FieldType::Boolean => Value::Int(i64::from(parse_bool(v).ok_or_else(bad)?)),
+                FieldType::Date => {
+                    let ((y, m, d), _) = parse_date(v).ok_or_else(bad)?;
+                    Value::Text(Cow::Owned(format!("{y:04}-{m:02}-{d:02}")))
+                }
+                FieldType::Datetime => match parse_datetime(v) {
+                    Some((dt, _)) => Value::Text(Cow::Owned(dt)),
+                    // A column of datetimes may hold plain dates (midnight).
+                    None => {
+                        let ((y, m, d), _) = parse_date(v).ok_or_else(bad)?;
+                        Value::Text(Cow::Owned(format!("{y:04}-{m:02}-{d:02}T00:00:00")))
+                    }
+                },
+                FieldType::Time => Value::Text(Cow::Owned(parse_time(v).ok_or_else(bad)?)),
+            }
+        }
+        Cell::Int(i) => match t {
+            FieldType::Integer => Value::Int(*i),
+            #[allow(clippy::cast_precision_loss)]
+            FieldType::Number => Value::Real(*i as f64),
+            FieldType::Boolean if *i == 0 || *i == 1 => Value::Int(*i),
+            FieldType::String => Value::Text(Cow::Owned(i.to_string())),
+            _ => return Err(mismatch(i)),
+        },
+        Cell::Num(n) => match t {
+            FieldType::Number => Value::Real(*n),
+            #[allow(clippy::cast_possible_truncation)]
+            FieldType::Integer if n.fract() == 0.0 && n.abs() < 9.0e15 => Value::Int(*n as i64),
+            FieldType::String => Value::Text(Cow::Owned(n.to_string())),
+            _ => return Err(mismatch(n)),
+        },
+        Cell::Bool(b) => match t {
+            FieldType::Boolean | FieldType::Integer => Value::Int(i64::from(*b)),
+            FieldType::String => Value::Text(Cow::Borrowed(if *b { "true" } else { "false" })),
+            _ => return Err(mismatch(b)),
+        },
+        Cell::Geometry(g) => match t {
+            FieldType::Geometry | FieldType::String => Value::Text(Cow::Borrowed(g.as_ref())),
+            _ => return Err(mismatch(&"a geometry")),
+        },
+    })
+}
+
+fn article(t: FieldType) -> &'static str {
+    match t {
+        FieldType::Integer => "an integer",
+        FieldType::Number => "a number",
+        FieldType::Boolean => "a boolean (true/false, yes/no)",
+        FieldType::Date => "a date (YYYY-MM-DD or DD/MM/YYYY)",
+        FieldType::Datetime => "a date and time (YYYY-MM-DDTHH:MM:SS)",
+        FieldType::Time => "a time (HH:MM:SS)",
+        FieldType::String => "text",
+        FieldType::Geometry => "a GeoJSON geometry",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn column(values: &[&str]) -> Field {
+        let mut inf = Inference::default();
+        for v in values {
+            inf.add(&Cell::Text(Cow::Borrowed(v)));
+        }
+        inf.field("c")
+    }
+
+    #[test]
+    fn infers_column_types() {
+        let cases: &[(&[&str], FieldType)] = &[
+            (&["1", "-2", "+3", "1,234", "12,345,678"], FieldType::Integer),
+            (&["1", "2.5", "1,234.5", "-1e5", ".5"], FieldType::Number),
+            (&["true", "False", "yes", "NO"], FieldType::Boolean),
+            (&["2024-02-29", "31/12/2023", "1/2/2024"], FieldType::Date),
+            (&["2024-01-01T10:00:00", "2024-01-01 10:00", "31/01/2024 23:59:59", "2024-01-01T00:00Z"], FieldType::Datetime),
+            (&["2024-01-01T10:00:00+08:00", "2024-01-01T10:00:00.5-0300"], FieldType::Datetime),
+            (&["9:30", "23:59:59", "00:00:00.123"], FieldType::Time),
+            (&["1", "N/A", "", "-", "--", "NA", "null"], FieldType::Integer),
+            (&["N/A", ""], FieldType::String),
+            (&["007", "8"], FieldType::String),
+            (&["1,23"], FieldType::String),
+            (&["1,2345"], FieldType::String),
+            (&["12345678901234567890"], FieldType::String),
+            (&["0.1234567890123456"], FieldType::String),
+            (&["2023-02-29"], FieldType::String),
+            (&["32/01/2024"], FieldType::String),
+            (&["24:00"], FieldType::String),
+            (&["1", "x"], FieldType::String),
+            (&["NaN", "inf"], FieldType::String),
+            (&["2024-01-01", "2024-01-01T10:00:00"], FieldType::String),
+        ];
+        for (values, want) in cases {
+            assert_eq!(column(values).field_type, *want, "{values:?}");
+        }
+        assert_eq!(column(&["1,234"]).group_char.as_deref(), Some(","));
+        assert_eq!(column(&["31/12/2023"]).format.as_deref(), Some("%d/%m/%Y"));
+    }
+
+    #[test]
+    fn converts_to_canonical_values() {
+        let conv = |v: &str, t: FieldType| {
+            convert(&Cell::Text(Cow::Borrowed(v)), &Field::new("c", t), &[]).map(Value::into_owned)
+        };
+        let text = |s: &str| Value::Text(Cow::Owned(s.to_owned()));
+        assert_eq!(conv("1,234", FieldType::Integer), Ok(Value::Int(1234)));
+        assert_eq!(conv(" 42 ", FieldType::Integer), Ok(Value::Int(42)));
+        assert_eq!(conv("1,234.5", FieldType::Number), Ok(Value::Real(1234.5)));
+        assert_eq!(conv("Yes", FieldType::Boolean), Ok(Value::Int(1)));
+        assert_eq!(conv("1/2/2024", FieldType::Date), Ok(text("2024-02-01")));
+        assert_eq!(conv("31/01/2024 9:05", FieldType::Datetime), Ok(text("2024-01-31T09:05:00")));
+        assert_eq!(conv("2024-01-31", FieldType::Datetime), Ok(text("2024-01-31T00:00:00")));
+        assert_eq!(conv("9:05", FieldType::Time), Ok(text("09:05:00")));
+        assert_eq!(conv("N/A", FieldType::Integer), Ok(Value::Null));
+        assert_eq!(conv("abc", FieldType::Integer), Err("expected an integer, found \"abc\"".to_owned()));
+        let f = Field::new("c", FieldType::String);
+        assert_eq!(convert(&Cell::Int(5), &f, &[]), Ok(Value::Text(Cow::Owned("5".into()))));
+    }
+
+    proptest! {
+        /// Whatever a column holds, converting each value to the inferred type keeps it: the typed value
+        /// reads back as the same number, date or text, and only null markers become null.
+        #[test]
+        fn inference_never_loses_a_value(values in proptest::collection::vec(
+            prop_oneof![
+                "-?[0-9]{1,20}",
+                "-?[0-9]{1,3}(,[0-9]{3}){0,3}(\\.[0-9]{0,4})?",
+                "[0-9]{1,2}/[0-9]{1,2}/20[0-9]{2}",
+                "20[0-9]{2}-[01][0-9]-[0-3][0-9]",
+                "(true|false|yes|no|N/A|-|)",
+                "[0-2][0-9]:[0-5][0-9](:[0-5][0-9])?",
+                "\\PC{0,8}",
+            ], 1..20)) {
+            let field = column(&values.iter().map(String::as_str).collect::<Vec<_>>());
+            for v in &values {
+                let cell = Cell::Text(Cow::Borrowed(v.as_str()));
+                let got = convert(&cell, &field, &[]).map_err(|e| TestCaseError::fail(format!("{v:?}: {e}")))?;
+                match got {
+                    Value::Null => prop_assert!(is_null_marker(v), "{v:?} became null"),
+                    Value::Int(i) => match field.field_type {
+                        FieldType::Boolean => prop_assert_eq!(i == 1, parse_bool(v.trim()).unwrap()),
+                        _ => prop_assert_eq!(i.to_string(), v.trim().replace(',', "").trim_start_matches('+').to_owned()),
+                    },
+                    Value::Real(r) => {
+                        let orig: f64 = v.trim().replace(',', "").parse().unwrap();
+                        prop_assert_eq!(r, orig);
+                        // The shortest form of the double reads back as the same decimal.
+                        prop_assert_eq!(r.to_string().parse::<f64>().unwrap(), orig);
+                    }
+                    Value::Text(t) => match field.field_type {
+                        FieldType::String => prop_assert_eq!(t.as_ref(), v.as_str()),
+                        FieldType::Date => {
+                            let ((y, m, d), _) = parse_date(v.trim()).unwrap();
+                            prop_assert_eq!(t.as_ref(), format!("{y:04}-{m:02}-{d:02}"));
+                        }
+                        _ => {}
+                    },
+                }
+            }
+        }
+    }
+}

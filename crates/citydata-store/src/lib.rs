@@ -1,0 +1,304 @@
+//! The store: the catalogue (organisations, datasets, resources, versions), the original bytes of
+//! every version (content-addressed by SHA-256), and one queryable table per tabular resource.
+//!
+//! One publish is one transaction ([`Publish`]): the blob, the version, the new table replacing the
+//! old one and the catalogue entries commit together or not at all, so a failure or a crash at any
+//! moment leaves the previous version serving, unchanged.
+//!
+//! **Architecture Invariant:** this is the only crate that speaks SQL, and [`Store`] is its interface:
+//! no type of the database driver appears in it, so nothing outside knows which backend runs. Every
+//! identifier that reaches SQL goes through [`quote_ident`]; every value is a bound parameter.
+
+mod ident;
+mod sqlite;
+
+use std::io::Read;
+use std::path::Path;
+
+use citydata_model::{DatasetMeta, LangText, Schema, Slug, Value};
+
+pub use ident::quote_ident;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database said no.
+    #[error("database error: {0}")]
+    Database(String),
+    /// Reading the bytes to store failed.
+    #[error("read error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The request names something that does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request cannot be carried out as asked.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database was written by a newer citydata.
+    #[error("the database has schema version {found}, newer than this citydata understands ({supported}); upgrade citydata")]
+    TooNew {
+        /// The version in the file.
+        found: i64,
+        /// The newest this build knows.
+        supported: i64,
+    },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// Result of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An organisation that publishes datasets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Organization {
+    /// Its slug.
+    pub slug: String,
+    /// Its title.
+    pub title: LangText,
+}
+
+/// One immutable version of a resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Version {
+    /// 1, 2, 3, ... per resource.
+    pub number: i64,
+    /// SHA-256 of the original bytes, lower-case hex.
+    pub sha256: String,
+    /// Size of the original bytes.
+    pub bytes: i64,
+    /// The file name it was published from.
+    pub filename: String,
+    /// Format name (`csv`, `xlsx`, ...).
+    pub format: String,
+    /// Media type of the original bytes.
+    pub media_type: String,
+    /// Text encoding found (`utf-8`, `big5-hkscs`, ...).
+    pub encoding: String,
+    /// Table schema of the version.
+    pub schema: Schema,
+    /// Number of data rows.
+    pub row_count: i64,
+    /// When it was published (RFC 3339, UTC).
+    pub created: String,
+    /// Who published it.
+    pub publisher: String,
+    /// Rows left out under `--skip-bad-rows`, as `line N: reason`.
+    pub skipped: Vec<String>,
+}
+
+/// A resource (one file of a dataset) with its versions, newest last.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    /// Stable id (a UUID, as CKAN resource ids are); also the name of its table in user SQL.
+    pub id: String,
+    /// Name, unique in the dataset.
+    pub name: String,
+    /// Title and description from the metadata.
+    pub title: LangText,
+    /// Description.
+    pub description: LangText,
+    /// Every version, oldest first; the last is the current one.
+    pub versions: Vec<Version>,
+}
+
+impl Resource {
+    /// The version being served.
+    #[must_use]
+    pub fn current(&self) -> Option<&Version> {
+        self.versions.last()
+    }
+}
+
+/// A dataset with its metadata and resources.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// Its slug.
+    pub slug: String,
+    /// Metadata as last published.
+    pub meta: DatasetMeta,
+    /// Its organisation.
+    pub organization: Option<Organization>,
+    /// When first published (RFC 3339, UTC).
+    pub created: String,
+    /// When last changed.
+    pub modified: String,
+    /// Its resources in publication order.
+    pub resources: Vec<Resource>,
+}
+
+/// What a version to add brings besides its bytes and rows.
+#[derive(Debug, Clone)]
+pub struct NewVersion<'a> {
+    /// Resource name within the dataset.
+    pub resource: &'a str,
+    /// Resource title and description.
+    pub title: LangText,
+    /// Resource description.
+    pub description: LangText,
+    /// SHA-256 of the bytes, lower-case hex (computed by the caller while it read them).
+    pub sha256: &'a str,
+    /// File name.
+    pub filename: &'a str,
+    /// Format name.
+    pub format: &'a str,
+    /// Media type.
+    pub media_type: &'a str,
+    /// Encoding label.
+    pub encoding: &'a str,
+    /// Table schema.
+    pub schema: &'a Schema,
+    /// Rows left out, as text.
+    pub skipped: Vec<String>,
+}
+
+/// A page of rows from a resource's table.
+#[derive(Debug, Clone)]
+pub struct Rows {
+    /// Column names, in table order (the leading `_id` included).
+    pub columns: Vec<String>,
+    /// The rows.
+    pub rows: Vec<Vec<Value<'static>>>,
+}
+
+/// The store. Cheap to share between threads (`Arc<Store>`); each call takes a pooled connection.
+pub struct Store {
+    backend: sqlite::SqliteStore,
+}
+
+impl Store {
+    /// Opens (creating when new) the store at `path`, bringing its schema up to date.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or was written by a newer citydata.
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(Self { backend: sqlite::SqliteStore::open(path)? })
+    }
+
+    /// True when no dataset has been published yet.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn is_empty(&self) -> Result<bool> {
+        self.backend.is_empty()
+    }
+
+    /// Starts a publish of dataset `slug`: one transaction that [`Publish::commit`] ends. `meta`
+    /// replaces the dataset's metadata when given (a new dataset without it gets its slug as title).
+    ///
+    /// # Errors
+    /// Database errors, or when another publish holds the write lock for too long.
+    pub fn begin_publish(&self, slug: &Slug, meta: Option<&DatasetMeta>, publisher: &str) -> Result<Publish> {
+        Ok(Publish { inner: self.backend.begin_publish(slug, meta, publisher)? })
+    }
+
+    /// All dataset slugs, sorted.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn dataset_slugs(&self) -> Result<Vec<String>> {
+        self.backend.dataset_slugs()
+    }
+
+    /// One dataset with its resources and versions.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn dataset(&self, slug: &str) -> Result<Option<Dataset>> {
+        self.backend.dataset(slug)
+    }
+
+    /// Streams the original bytes with hash `sha256` into `out`; false when there is no such blob.
+    ///
+    /// # Errors
+    /// Database or write errors.
+    pub fn write_blob(&self, sha256: &str, out: &mut dyn std::io::Write) -> Result<bool> {
+        self.backend.write_blob(sha256, out)
+    }
+
+    /// The size of the blob with hash `sha256`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn blob_size(&self, sha256: &str) -> Result<Option<i64>> {
+        self.backend.blob_size(sha256)
+    }
+
+    /// Up to `limit` rows of the current table of resource `resource_id`, from row `offset`.
+    ///
+    /// # Errors
+    /// Database errors; `NotFound` for unknown resources.
+    pub fn rows(&self, resource_id: &str, limit: u32, offset: u64) -> Result<Rows> {
+        self.backend.rows(resource_id, limit, offset)
+    }
+
+    /// Checks the database file's integrity (`ok` when sound).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn integrity_check(&self) -> Result<String> {
+        self.backend.integrity_check()
+    }
+}
+
+/// One publish in progress: a write transaction. Dropping it without [`Publish::commit`] rolls
+/// everything back.
+pub struct Publish {
+    inner: sqlite::SqlitePublish,
+}
+
+/// Loads the rows of one new version into its table.
+pub struct TableLoader<'p> {
+    inner: sqlite::SqliteLoader<'p>,
+}
+
+impl Publish {
+    /// The SHA-256 of the current version of resource `name`, if it exists.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn current_sha256(&self, name: &str) -> Result<Option<String>> {
+        self.inner.current_sha256(name)
+    }
+
+    /// Adds a version: stores the bytes read from `bytes` (unless a blob with that hash exists),
+    /// records the version and creates its empty table. Returns the loader for its rows; the new
+    /// table replaces the old one when [`TableLoader::finish`] is called.
+    ///
+    /// # Errors
+    /// Database or read errors.
+    pub fn add_version(&mut self, v: &NewVersion<'_>, bytes: &mut dyn Read) -> Result<TableLoader<'_>> {
+        Ok(TableLoader { inner: self.inner.add_version(v, bytes)? })
+    }
+
+    /// Commits the publish: everything becomes visible at once.
+    ///
+    /// # Errors
+    /// Database errors (then nothing changed).
+    pub fn commit(self) -> Result<()> {
+        self.inner.commit()
+    }
+}
+
+impl TableLoader<'_> {
+    /// Appends one row, its values in schema order.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn insert(&mut self, row: &[Value<'_>]) -> Result<()> {
+        self.inner.insert(row)
+    }
+
+    /// Ends the load: records the row count and puts the table in place of the previous version's.
+    /// Returns the version number.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn finish(self) -> Result<i64> {
+        self.inner.finish()
+    }
+}

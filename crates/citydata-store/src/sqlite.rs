@@ -1,0 +1,541 @@
+//! The SQLite backend: one database file in WAL mode, a pool of read connections, one writer at a time.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use citydata_model::{DatasetMeta, FieldType, LangText, Schema, Slug, Value};
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Statement};
+use sha2::{Digest, Sha256};
+
+use crate::{quote_ident, Dataset, NewVersion, Organization, Resource, Result, Rows, StoreError, Version};
+
+/// The newest schema this build writes.
+const SCHEMA_VERSION: i64 = 1;
+
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE organizations (
+    id INTEGER PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,          -- LangText as JSON
+    created TEXT NOT NULL
+);
+CREATE TABLE datasets (
+    id INTEGER PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    organization_id INTEGER REFERENCES organizations(id),
+    meta TEXT NOT NULL,           -- DatasetMeta as JSON
+    created TEXT NOT NULL,
+    modified TEXT NOT NULL
+);
+CREATE TABLE resources (
+    id TEXT PRIMARY KEY,          -- UUID; also the name of the resource's table
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+    name TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    current_version INTEGER,
+    UNIQUE (dataset_id, name)
+);
+CREATE TABLE blobs (
+    sha256 TEXT PRIMARY KEY,
+    size INTEGER NOT NULL
+);
+CREATE TABLE blob_chunks (
+    sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+    seq INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (sha256, seq)
+);
+CREATE TABLE versions (
+    resource_id TEXT NOT NULL REFERENCES resources(id),
+    number INTEGER NOT NULL,
+    sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+    filename TEXT NOT NULL,
+    format TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    encoding TEXT NOT NULL,
+    schema TEXT NOT NULL,         -- Frictionless Table Schema as JSON
+    row_count INTEGER NOT NULL,
+    created TEXT NOT NULL,
+    publisher TEXT NOT NULL,
+    skipped TEXT NOT NULL,        -- JSON array of texts
+    PRIMARY KEY (resource_id, number)
+);
+"];
+
+const CHUNK: usize = 1 << 20;
+
+fn now() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
+}
+
+fn from_json<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+/// A UUID-shaped id derived from the dataset and resource names, so a resource keeps its id across
+/// versions and across rebuilds of the demo.
+fn resource_uuid(dataset: &str, name: &str) -> String {
+    let h = Sha256::digest(format!("citydata-resource\0{dataset}\0{name}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    b[6] = (b[6] & 0x0f) | 0x50; // version 5 layout (name-based)
+    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+    let x = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &x[..8], &x[8..12], &x[12..16], &x[16..20], &x[20..])
+}
+
+fn sql_type(t: FieldType) -> &'static str {
+    match t {
+        FieldType::Integer | FieldType::Boolean => "INTEGER",
+        FieldType::Number => "REAL",
+        _ => "TEXT",
+    }
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")?;
+    Ok(())
+}
+
+pub(crate) struct SqliteStore {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        configure(&conn)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Database(format!("cannot switch the database to WAL mode (it is {mode})")));
+        }
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { found: version, supported: SCHEMA_VERSION });
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(m)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+            tx.commit()?;
+        }
+        Ok(Self { path: path.to_owned(), readers: Mutex::new(vec![conn]) })
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.readers.lock().map_err(|_| StoreError::Database("pool poisoned".into()))?.pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                configure(&c)?;
+                c
+            }
+        };
+        let out = f(&conn);
+        if let Ok(mut pool) = self.readers.lock() {
+            if pool.len() < 16 {
+                pool.push(conn);
+            }
+        }
+        out
+    }
+
+    pub(crate) fn is_empty(&self) -> Result<bool> {
+        self.read(|c| Ok(c.query_row("SELECT NOT EXISTS (SELECT 1 FROM datasets)", [], |r| r.get(0))?))
+    }
+
+    pub(crate) fn integrity_check(&self) -> Result<String> {
+        self.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))
+    }
+
+    pub(crate) fn dataset_slugs(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT slug FROM datasets ORDER BY slug")?;
+            let rows = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    pub(crate) fn dataset(&self, slug: &str) -> Result<Option<Dataset>> {
+        self.read(|c| {
+            let Some((id, meta, org_slug, org_title, created, modified)) = c
+                .query_row(
+                    "SELECT d.id, d.meta, o.slug, o.title, d.created, d.modified
+                     FROM datasets d LEFT JOIN organizations o ON o.id = d.organization_id WHERE d.slug = ?1",
+                    [slug],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, String>(4)?,
+                            r.get::<_, String>(5)?,
+                        ))
+                    },
+                )
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let mut st = c.prepare(
+                "SELECT id, name, title, description FROM resources WHERE dataset_id = ?1 ORDER BY position",
+            )?;
+            let mut resources = st
+                .query_map([id], |r| {
+                    Ok(Resource {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        title: from_json::<LangText>(&r.get::<_, String>(2)?),
+                        description: from_json::<LangText>(&r.get::<_, String>(3)?),
+                        versions: Vec::new(),
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut vst = c.prepare(
+                "SELECT number, sha256, (SELECT size FROM blobs b WHERE b.sha256 = v.sha256), filename, format,
+                        media_type, encoding, schema, row_count, created, publisher, skipped
+                 FROM versions v WHERE resource_id = ?1 ORDER BY number",
+            )?;
+            for res in &mut resources {
+                res.versions = vst
+                    .query_map([&res.id], |r| {
+                        Ok(Version {
+                            number: r.get(0)?,
+                            sha256: r.get(1)?,
+                            bytes: r.get(2)?,
+                            filename: r.get(3)?,
+                            format: r.get(4)?,
+                            media_type: r.get(5)?,
+                            encoding: r.get(6)?,
+                            schema: from_json::<Schema>(&r.get::<_, String>(7)?),
+                            row_count: r.get(8)?,
+                            created: r.get(9)?,
+                            publisher: r.get(10)?,
+                            skipped: from_json::<Vec<String>>(&r.get::<_, String>(11)?),
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+            }
+            Ok(Some(Dataset {
+                slug: slug.to_owned(),
+                meta: from_json(&meta),
+                organization: org_slug.map(|s| Organization { slug: s, title: from_json(&org_title.unwrap_or_default()) }),
+                created,
+                modified,
+                resources,
+            }))
+        })
+    }
+
+    pub(crate) fn blob_size(&self, sha256: &str) -> Result<Option<i64>> {
+        self.read(|c| Ok(c.query_row("SELECT size FROM blobs WHERE sha256 = ?1", [sha256], |r| r.get(0)).optional()?))
+    }
+
+    pub(crate) fn write_blob(&self, sha256: &str, out: &mut dyn std::io::Write) -> Result<bool> {
+        self.read(|c| {
+            // One read transaction, so that the chunks come from one consistent snapshot.
+            let tx = c.unchecked_transaction()?;
+            if tx.query_row("SELECT size FROM blobs WHERE sha256 = ?1", [sha256], |r| r.get::<_, i64>(0)).optional()?.is_none() {
+                return Ok(false);
+            }
+            let mut st = tx.prepare("SELECT data FROM blob_chunks WHERE sha256 = ?1 ORDER BY seq")?;
+            let mut rows = st.query([sha256])?;
+            while let Some(r) = rows.next()? {
+                if let ValueRef::Blob(b) = r.get_ref(0)? {
+                    out.write_all(b)?;
+                }
+            }
+            Ok(true)
+        })
+    }
+
+    pub(crate) fn rows(&self, resource_id: &str, limit: u32, offset: u64) -> Result<Rows> {
+        self.read(|c| {
+            let exists: bool = c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM resources WHERE id = ?1 AND current_version IS NOT NULL)",
+                [resource_id],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                return Err(StoreError::NotFound(format!("resource {resource_id}")));
+            }
+            let mut st = c.prepare(&format!(
+                "SELECT * FROM {} ORDER BY \"_id\" LIMIT ?1 OFFSET ?2",
+                quote_ident(resource_id)
+            ))?;
+            let columns: Vec<String> = st.column_names().iter().map(|s| (*s).to_owned()).collect();
+            let n = columns.len();
+            let mut rows = Vec::new();
+            let mut q = st.query(params![limit, i64::try_from(offset).unwrap_or(i64::MAX)])?;
+            while let Some(r) = q.next()? {
+                let mut row = Vec::with_capacity(n);
+                for i in 0..n {
+                    row.push(match r.get_ref(i)? {
+                        ValueRef::Null => Value::Null,
+                        ValueRef::Integer(i) => Value::Int(i),
+                        ValueRef::Real(f) => Value::Real(f),
+                        ValueRef::Text(t) | ValueRef::Blob(t) => Value::Text(String::from_utf8_lossy(t).into_owned().into()),
+                    });
+                }
+                rows.push(row);
+            }
+            Ok(Rows { columns, rows })
+        })
+    }
+
+    pub(crate) fn begin_publish(&self, slug: &Slug, meta: Option<&DatasetMeta>, publisher: &str) -> Result<SqlitePublish> {
+        let conn = Connection::open(&self.path)?;
+        configure(&conn)?;
+        // A bigger page cache for bulk loads; memory stays bounded by it.
+        conn.execute_batch("PRAGMA cache_size = -65536; BEGIN IMMEDIATE")?;
+        let mut p = SqlitePublish {
+            conn,
+            dataset_id: 0,
+            slug: slug.to_string(),
+            publisher: publisher.to_owned(),
+            now: now(),
+            changed: false,
+            open: true,
+        };
+        p.upsert_dataset(meta)?;
+        Ok(p)
+    }
+}
+
+pub(crate) struct SqlitePublish {
+    conn: Connection,
+    dataset_id: i64,
+    slug: String,
+    publisher: String,
+    now: String,
+    changed: bool,
+    open: bool,
+}
+
+impl Drop for SqlitePublish {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl SqlitePublish {
+    fn upsert_dataset(&mut self, meta: Option<&DatasetMeta>) -> Result<()> {
+        let c = &self.conn;
+        let org_id = match meta.and_then(|m| m.organization.as_deref().map(|o| (m, o))) {
+            None => None,
+            Some((m, org)) => {
+                let (oslug, default_title) = match Slug::parse(org) {
+                    Ok(s) => (s, LangText::en(org)),
+                    Err(_) => (Slug::from_text(org, "organization"), LangText::en(org)),
+                };
+                let title = if m.organization_title.is_empty() { default_title } else { m.organization_title.clone() };
+                c.execute(
+                    "INSERT INTO organizations (slug, title, created) VALUES (?1, ?2, ?3) ON CONFLICT (slug) DO NOTHING",
+                    params![oslug.as_str(), json(&title), self.now],
+                )?;
+                if !m.organization_title.is_empty() {
+                    c.execute("UPDATE organizations SET title = ?2 WHERE slug = ?1", params![oslug.as_str(), json(&title)])?;
+                }
+                Some(c.query_row("SELECT id FROM organizations WHERE slug = ?1", [oslug.as_str()], |r| r.get::<_, i64>(0))?)
+            }
+        };
+        let existing: Option<(i64, String)> = c
+            .query_row("SELECT id, meta FROM datasets WHERE slug = ?1", [&self.slug], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match (existing, meta) {
+            (Some((id, old)), Some(m)) => {
+                self.dataset_id = id;
+                let new = json(m);
+                if new != old {
+                    c.execute("UPDATE datasets SET meta = ?2, organization_id = ?3 WHERE id = ?1", params![id, new, org_id])?;
+                    self.changed = true;
+                }
+            }
+            (Some((id, _)), None) => self.dataset_id = id,
+            (None, m) => {
+                let mut m = m.cloned().unwrap_or_default();
+                if m.title.is_empty() {
+                    m.title = LangText::en(self.slug.clone());
+                }
+                c.execute(
+                    "INSERT INTO datasets (slug, organization_id, meta, created, modified) VALUES (?1, ?2, ?3, ?4, ?4)",
+                    params![self.slug, org_id, json(&m), self.now],
+                )?;
+                self.dataset_id = c.last_insert_rowid();
+                self.changed = true;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn current_sha256(&self, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT v.sha256 FROM resources r JOIN versions v ON v.resource_id = r.id AND v.number = r.current_version
+                 WHERE r.dataset_id = ?1 AND r.name = ?2",
+                params![self.dataset_id, name],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn store_blob(&self, sha256: &str, bytes: &mut dyn Read) -> Result<()> {
+        let c = &self.conn;
+        let exists: bool =
+            c.query_row("SELECT EXISTS (SELECT 1 FROM blobs WHERE sha256 = ?1)", [sha256], |r| r.get(0))?;
+        if exists {
+            return Ok(());
+        }
+        c.execute("INSERT INTO blobs (sha256, size) VALUES (?1, 0)", [sha256])?;
+        let mut st = c.prepare_cached("INSERT INTO blob_chunks (sha256, seq, data) VALUES (?1, ?2, ?3)")?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; CHUNK];
+        let mut size = 0i64;
+        let mut seq = 0i64;
+        loop {
+            let mut filled = 0;
+            while filled < CHUNK {
+                let n = bytes.read(&mut buf[filled..])?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            if filled == 0 {
+                break;
+            }
+            hasher.update(&buf[..filled]);
+            st.execute(params![sha256, seq, &buf[..filled]])?;
+            seq += 1;
+            size += filled as i64;
+            if filled < CHUNK {
+                break;
+            }
+        }
+        if hex::encode(hasher.finalize()) != sha256 {
+            return Err(StoreError::Invalid("the file changed while it was being published; publish it again".into()));
+        }
+        c.execute("UPDATE blobs SET size = ?2 WHERE sha256 = ?1", params![sha256, size])?;
+        Ok(())
+    }
+
+    pub(crate) fn add_version(&mut self, v: &NewVersion<'_>, bytes: &mut dyn Read) -> Result<SqliteLoader<'_>> {
+        if let Some(f) = v.schema.fields.iter().find(|f| f.name.eq_ignore_ascii_case("_id")) {
+            return Err(StoreError::Invalid(format!("the column name {:?} is reserved for the row id", f.name)));
+        }
+        self.store_blob(v.sha256, bytes)?;
+        let c = &self.conn;
+        let id = resource_uuid(&self.slug, v.resource);
+        c.execute(
+            "INSERT INTO resources (id, dataset_id, name, position, title, description)
+             VALUES (?1, ?2, ?3, (SELECT COUNT(*) FROM resources WHERE dataset_id = ?2), ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET title = excluded.title, description = excluded.description",
+            params![id, self.dataset_id, v.resource, json(&v.title), json(&v.description)],
+        )?;
+        let number: i64 = c.query_row(
+            "SELECT COALESCE(MAX(number), 0) + 1 FROM versions WHERE resource_id = ?1",
+            [&id],
+            |r| r.get(0),
+        )?;
+        c.execute(
+            "INSERT INTO versions (resource_id, number, sha256, filename, format, media_type, encoding, schema,
+                                   row_count, created, publisher, skipped)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11)",
+            params![
+                id,
+                number,
+                v.sha256,
+                v.filename,
+                v.format,
+                v.media_type,
+                v.encoding,
+                json(v.schema),
+                self.now,
+                self.publisher,
+                json(&v.skipped)
+            ],
+        )?;
+        let staging = format!("{id}~{number}");
+        let mut cols = vec!["\"_id\" INTEGER PRIMARY KEY".to_owned()];
+        cols.extend(v.schema.fields.iter().map(|f| format!("{} {}", quote_ident(&f.name), sql_type(f.field_type))));
+        c.execute_batch(&format!("CREATE TABLE {} ({}) STRICT", quote_ident(&staging), cols.join(", ")))?;
+        let names: Vec<String> = v.schema.fields.iter().map(|f| quote_ident(&f.name)).collect();
+        let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+        let insert = if names.is_empty() {
+            format!("INSERT INTO {} DEFAULT VALUES", quote_ident(&staging))
+        } else {
+            format!("INSERT INTO {} ({}) VALUES ({})", quote_ident(&staging), names.join(", "), marks.join(", "))
+        };
+        self.changed = true;
+        let stmt = self.conn.prepare(&insert)?;
+        Ok(SqliteLoader { conn: &self.conn, stmt, id, number, staging, rows: 0 })
+    }
+
+    pub(crate) fn commit(mut self) -> Result<()> {
+        if self.changed {
+            self.conn.execute("UPDATE datasets SET modified = ?2 WHERE id = ?1", params![self.dataset_id, self.now])?;
+        }
+        self.conn.execute_batch("COMMIT")?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+pub(crate) struct SqliteLoader<'p> {
+    conn: &'p Connection,
+    stmt: Statement<'p>,
+    id: String,
+    number: i64,
+    staging: String,
+    rows: i64,
+}
+
+impl SqliteLoader<'_> {
+    pub(crate) fn insert(&mut self, row: &[Value<'_>]) -> Result<()> {
+        for (i, v) in row.iter().enumerate() {
+            let i = i + 1;
+            match v {
+                Value::Null => self.stmt.raw_bind_parameter(i, rusqlite::types::Null)?,
+                Value::Int(x) => self.stmt.raw_bind_parameter(i, x)?,
+                Value::Real(x) => self.stmt.raw_bind_parameter(i, x)?,
+                Value::Text(t) => self.stmt.raw_bind_parameter(i, t.as_ref())?,
+            }
+        }
+        self.stmt.raw_execute()?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> Result<i64> {
+        let SqliteLoader { conn, stmt, id, number, staging, rows } = self;
+        drop(stmt);
+        conn.execute("UPDATE versions SET row_count = ?3 WHERE resource_id = ?1 AND number = ?2", params![id, number, rows])?;
+        conn.execute_batch(&format!(
+            "DROP TABLE IF EXISTS {table}; ALTER TABLE {staging} RENAME TO {table};",
+            table = quote_ident(&id),
+            staging = quote_ident(&staging)
+        ))?;
+        conn.execute("UPDATE resources SET current_version = ?2 WHERE id = ?1", params![id, number])?;
+        Ok(number)
+    }
+}
