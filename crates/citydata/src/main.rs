@@ -1,1 +1,224 @@
-fn main() {}
+//! `citydata`: the command line. Each command is a thin shell over the library parts.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use citydata::publish::{publish, PublishOptions, Reporter};
+use citydata_formats::{Format, Progress, ReadOptions};
+use citydata_model::{DatasetMeta, Slug};
+use citydata_store::Store;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// citydata: publish, find, query, map and watch a city's open data.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server. On a new database it first loads the built-in Hong Kong demo datasets.
+    Serve {
+        /// The database file (created on first use).
+        #[arg(long, default_value = "citydata.db", env = "CITYDATA_DB")]
+        db: PathBuf,
+        /// The port to listen on (0 picks a free one).
+        #[arg(long, default_value_t = 8080, env = "CITYDATA_PORT")]
+        port: u16,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1", env = "CITYDATA_HOST")]
+        host: String,
+        /// Do not load the demo datasets into a new database.
+        #[arg(long)]
+        no_demo: bool,
+    },
+    /// Publish a file as a new version of a dataset: CSV, TSV, JSON, NDJSON, XLSX, XML, GeoJSON, or a
+    /// Frictionless datapackage.json with all its resources. One transaction: on any error nothing
+    /// changes. Identical bytes make no new version.
+    Publish {
+        /// The file to publish.
+        file: PathBuf,
+        /// The dataset's slug (lower-case letters, digits, '-' and '_').
+        #[arg(long)]
+        dataset: String,
+        /// The database file (created on first use).
+        #[arg(long, default_value = "citydata.db", env = "CITYDATA_DB")]
+        db: PathBuf,
+        /// A JSON metadata file: title, description (strings or maps keyed en, zh-Hant, zh-Hans),
+        /// organization, tags, license, frequency, theme, source, schema (override), resources.
+        #[arg(long)]
+        meta: Option<PathBuf>,
+        /// The format, when not to be detected: csv, tsv, json, ndjson, geojson, xlsx, xml, datapackage.
+        #[arg(long)]
+        format: Option<String>,
+        /// The resource name within the dataset (default: from the file name).
+        #[arg(long)]
+        resource: Option<String>,
+        /// XLSX: the sheet to publish (default: the first).
+        #[arg(long)]
+        sheet: Option<String>,
+        /// XML: the path of the repeated record element, such as `facilities/facility`.
+        #[arg(long)]
+        record_path: Option<String>,
+        /// Leave out malformed rows, reporting each, instead of failing.
+        #[arg(long)]
+        skip_bad_rows: bool,
+        /// Who publishes (recorded with the version).
+        #[arg(long, env = "CITYDATA_PUBLISHER")]
+        publisher: Option<String>,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,citydata=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve { db, port, host, no_demo } => serve(&db, &host, port, no_demo),
+        Command::Publish { file, dataset, db, meta, format, resource, sheet, record_path, skip_bad_rows, publisher } => {
+            let slug = Slug::parse(&dataset)?;
+            let meta = meta
+                .map(|p| -> Result<DatasetMeta> {
+                    let text = std::fs::read_to_string(&p).with_context(|| format!("{}", p.display()))?;
+                    serde_json::from_str(&text).with_context(|| format!("{}: invalid metadata", p.display()))
+                })
+                .transpose()?;
+            let format = format.as_deref().map(Format::parse).transpose()?;
+            let opts = PublishOptions {
+                format,
+                read: ReadOptions { skip_bad_rows, sheet, record_path, ..ReadOptions::default() },
+                resource,
+                publisher: publisher.unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "cli".to_owned())),
+                meta,
+            };
+            let store = Store::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
+            let outcomes = publish(&store, &file, &slug, &opts, &Bar::default())?;
+            for o in outcomes {
+                for s in &o.skipped {
+                    eprintln!("skipped {}: {}", s.loc, s.reason);
+                }
+                let what = match o.version {
+                    Some(v) => format!("version {v}"),
+                    None => "unchanged (identical bytes to the current version)".to_owned(),
+                };
+                println!(
+                    "{dataset}/{name}: {what}: {rows} rows, {cols} columns ({fmt}, {enc}), {bytes} bytes, sha256 {sha}{skipped}",
+                    name = o.name,
+                    rows = o.rows,
+                    cols = o.schema.fields.len(),
+                    fmt = o.format.name(),
+                    enc = o.encoding,
+                    bytes = o.bytes,
+                    sha = o.sha256,
+                    skipped = if o.skipped.is_empty() { String::new() } else { format!(", {} rows skipped", o.skipped.len()) },
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn serve(db: &std::path::Path, host: &str, port: u16, no_demo: bool) -> Result<()> {
+    let store = Store::open(db).with_context(|| format!("cannot open the database {}", db.display()))?;
+    if !no_demo && store.is_empty()? {
+        let t = Instant::now();
+        let loaded = citydata::demo::load(&store)?;
+        tracing::info!("loaded {} demo datasets in {:.1?}", loaded.len(), t.elapsed());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((host, port))
+            .await
+            .with_context(|| format!("cannot listen on {host}:{port}"))?;
+        let addr = listener.local_addr()?;
+        let shown = if addr.ip().is_unspecified() { format!("localhost:{}", addr.port()) } else { addr.to_string() };
+        println!("citydata serving {} at http://{shown}/", db.display());
+        let state = citydata_server::AppState { store: Arc::new(store) };
+        citydata_server::serve(listener, state, shutdown_signal()).await?;
+        println!("citydata stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+/// The terminal progress bar: appears when a pass takes more than half a second, shows bytes and
+/// rows per second, and draws nothing when standard error is not a terminal.
+#[derive(Default)]
+struct Bar {
+    current: Mutex<Option<(Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHandle<()>)>>,
+}
+
+impl Reporter for Bar {
+    fn pass(&self, label: &str, progress: Arc<Progress>, total: u64) {
+        self.end();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let label = label.to_owned();
+        let handle = std::thread::spawn(move || {
+            let start = Instant::now();
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>16} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg} ({eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(label);
+            let mut shown = false;
+            while !stop2.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                let elapsed = start.elapsed();
+                if !shown && elapsed > Duration::from_millis(500) {
+                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                    shown = true;
+                }
+                let rows = progress.records.load(Ordering::Relaxed);
+                bar.set_position(progress.bytes.load(Ordering::Relaxed));
+                if rows > 0 {
+                    #[allow(clippy::cast_precision_loss)]
+                    let rate = rows as f64 / elapsed.as_secs_f64().max(0.001);
+                    bar.set_message(format!("{rows} rows, {rate:.0} rows/s"));
+                }
+            }
+            bar.finish_and_clear();
+        });
+        if let Ok(mut cur) = self.current.lock() {
+            *cur = Some((stop, handle));
+        }
+    }
+
+    fn end(&self) {
+        let taken = self.current.lock().ok().and_then(|mut c| c.take());
+        if let Some((stop, handle)) = taken {
+            stop.store(true, Ordering::Relaxed);
+            let _ = handle.join();
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! One error type for every handler: client errors keep their status and say what to fix; anything
+//! unexpected is a 500 whose cause goes to the log, never to the client.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use citydata_store::StoreError;
+
+/// An error answer.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 404 with what was not found.
+    NotFound(String),
+    /// 400 with what is wrong in the request.
+    BadRequest(String),
+    /// 500; the cause is logged.
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            StoreError::Invalid(m) => ApiError::BadRequest(m),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error; it has been logged".to_owned())
+            }
+        };
+        let body = serde_json::json!({ "error": { "status": status.as_u16(), "message": message } });
+        (status, Json(body)).into_response()
+    }
+}
+
+/// The answer for paths no route serves.
+pub(crate) async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no such path: {}", uri.path()))
+}

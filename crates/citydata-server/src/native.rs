@@ -1,0 +1,262 @@
+//! The native JSON API under `/api/v1`: datasets with their resources, schemas and versions, rows,
+//! and the original bytes of every version.
+
+use std::io::Write;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use citydata_model::Value;
+use citydata_store::{Dataset, Resource, Version};
+use serde::Deserialize;
+use serde_json::{json, Map, Value as JsonValue};
+
+use crate::{ApiError, AppState};
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+/// `GET /api/v1/status`
+pub(crate) async fn status(State(s): State<AppState>) -> Result<Json<JsonValue>, ApiError> {
+    let n = blocking(move || Ok(s.store.dataset_slugs()?.len())).await?;
+    Ok(Json(json!({ "name": "citydata", "version": env!("CARGO_PKG_VERSION"), "datasets": n })))
+}
+
+fn version_json(slug: &str, r: &Resource, v: &Version) -> JsonValue {
+    json!({
+        "number": v.number,
+        "sha256": v.sha256,
+        "bytes": v.bytes,
+        "filename": v.filename,
+        "format": v.format,
+        "media_type": v.media_type,
+        "encoding": v.encoding,
+        "row_count": v.row_count,
+        "created": v.created,
+        "publisher": v.publisher,
+        "schema": v.schema,
+        "skipped_rows": v.skipped,
+        "download_url": format!("/api/v1/datasets/{slug}/resources/{}/versions/{}/download", r.name, v.number),
+    })
+}
+
+fn dataset_json(d: &Dataset, full: bool) -> JsonValue {
+    let m = &d.meta;
+    let mut out = json!({
+        "slug": d.slug,
+        "title": m.title,
+        "description": m.description,
+        "organization": d.organization.as_ref().map(|o| json!({ "slug": o.slug, "title": o.title })),
+        "tags": m.tags,
+        "license": m.license,
+        "frequency": m.frequency,
+        "theme": m.theme,
+        "source": m.source,
+        "created": d.created,
+        "modified": d.modified,
+        "url": format!("/api/v1/datasets/{}", d.slug),
+    });
+    let resources: Vec<JsonValue> = d
+        .resources
+        .iter()
+        .map(|r| {
+            let cur = r.current();
+            let mut res = json!({
+                "id": r.id,
+                "name": r.name,
+                "title": r.title,
+                "description": r.description,
+                "format": cur.map(|v| v.format.clone()),
+                "row_count": cur.map(|v| v.row_count),
+                "current_version": cur.map(|v| v.number),
+                "rows_url": format!("/api/v1/datasets/{}/resources/{}/rows", d.slug, r.name),
+            });
+            if full {
+                res["schema"] = json!(cur.map(|v| &v.schema));
+                res["download_url"] = json!(cur.map(|v| format!(
+                    "/api/v1/datasets/{}/resources/{}/versions/{}/download",
+                    d.slug, r.name, v.number
+                )));
+                res["versions"] = r.versions.iter().map(|v| version_json(&d.slug, r, v)).collect();
+            }
+            res
+        })
+        .collect();
+    out["resources"] = JsonValue::Array(resources);
+    out
+}
+
+/// `GET /api/v1/datasets`
+pub(crate) async fn datasets(State(s): State<AppState>) -> Result<Json<JsonValue>, ApiError> {
+    let list = blocking(move || {
+        let mut out = Vec::new();
+        for slug in s.store.dataset_slugs()? {
+            if let Some(d) = s.store.dataset(&slug)? {
+                out.push(dataset_json(&d, false));
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(json!({ "count": list.len(), "datasets": list })))
+}
+
+fn find_dataset(s: &AppState, slug: &str) -> Result<Dataset, ApiError> {
+    s.store.dataset(slug)?.ok_or_else(|| ApiError::NotFound(format!("dataset {slug:?} not found")))
+}
+
+fn find_resource<'d>(d: &'d Dataset, name: &str) -> Result<&'d Resource, ApiError> {
+    d.resources
+        .iter()
+        .find(|r| r.name == name || r.id == name)
+        .ok_or_else(|| ApiError::NotFound(format!("dataset {:?} has no resource {name:?}", d.slug)))
+}
+
+/// `GET /api/v1/datasets/{slug}`
+pub(crate) async fn dataset(State(s): State<AppState>, Path(slug): Path<String>) -> Result<Json<JsonValue>, ApiError> {
+    let d = blocking(move || find_dataset(&s, &slug)).await?;
+    Ok(Json(dataset_json(&d, true)))
+}
+
+/// Paging of `rows`.
+#[derive(Deserialize)]
+pub(crate) struct Page {
+    limit: Option<u32>,
+    offset: Option<u64>,
+}
+
+const MAX_LIMIT: u32 = 1000;
+
+fn cell_json(v: Value<'_>) -> JsonValue {
+    match v {
+        Value::Null => JsonValue::Null,
+        Value::Int(i) => json!(i),
+        Value::Real(r) => json!(r),
+        Value::Text(t) => JsonValue::String(t.into_owned()),
+    }
+}
+
+/// `GET /api/v1/datasets/{slug}/resources/{resource}/rows`
+pub(crate) async fn rows(
+    State(s): State<AppState>,
+    Path((slug, resource)): Path<(String, String)>,
+    Query(page): Query<Page>,
+) -> Result<Json<JsonValue>, ApiError> {
+    let limit = page.limit.unwrap_or(100);
+    if limit > MAX_LIMIT {
+        return Err(ApiError::BadRequest(format!("limit must be at most {MAX_LIMIT}")));
+    }
+    let offset = page.offset.unwrap_or(0);
+    let (d, rows, rid) = blocking(move || {
+        let d = find_dataset(&s, &slug)?;
+        let r = find_resource(&d, &resource)?;
+        let rid = r.id.clone();
+        let rows = s.store.rows(&rid, limit, offset)?;
+        Ok((d, rows, rid))
+    })
+    .await?;
+    let r = find_resource(&d, &rid)?;
+    let schema = r.current().map(|v| v.schema.clone()).unwrap_or_default();
+    let total = r.current().map_or(0, |v| v.row_count);
+    let records: Vec<JsonValue> = rows
+        .rows
+        .into_iter()
+        .map(|row| {
+            let obj: Map<String, JsonValue> = rows.columns.iter().cloned().zip(row.into_iter().map(cell_json)).collect();
+            JsonValue::Object(obj)
+        })
+        .collect();
+    let next = (offset + u64::from(limit) < u64::try_from(total).unwrap_or(0)).then(|| {
+        format!("/api/v1/datasets/{}/resources/{}/rows?limit={limit}&offset={}", d.slug, r.name, offset + u64::from(limit))
+    });
+    Ok(Json(json!({
+        "fields": schema.fields,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "records": records,
+        "next": next,
+    })))
+}
+
+/// Streams a blob out of the store without holding it in memory: a blocking task writes chunks
+/// into a bounded channel that the response body reads.
+fn stream_blob(s: AppState, sha256: String) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        struct ChannelWriter(tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>);
+        impl Write for ChannelWriter {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0
+                    .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut w = ChannelWriter(tx.clone());
+        if let Err(e) = s.store.write_blob(&sha256, &mut w) {
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }))
+}
+
+fn blob_response(s: AppState, sha256: String, size: i64, media_type: &str, filename: Option<&str>) -> Response {
+    let mut resp = Response::new(stream_blob(s, sha256.clone()));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(media_type).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{sha256}\"")) {
+        h.insert(header::ETAG, etag);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    if let Some(name) = filename {
+        let ascii: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
+        let encoded: String = name
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() || b".-_".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
+    resp
+}
+
+/// `GET /api/v1/datasets/{slug}/resources/{resource}/versions/{number}/download`
+pub(crate) async fn download(
+    State(s): State<AppState>,
+    Path((slug, resource, number)): Path<(String, String, i64)>,
+) -> Result<Response, ApiError> {
+    let s2 = s.clone();
+    let v = blocking(move || {
+        let d = find_dataset(&s2, &slug)?;
+        let r = find_resource(&d, &resource)?;
+        r.versions
+            .iter()
+            .find(|v| v.number == number)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(format!("resource {resource:?} has no version {number}")))
+    })
+    .await?;
+    Ok(blob_response(s, v.sha256.clone(), v.bytes, &v.media_type, Some(&v.filename)))
+}
+
+/// `GET /api/v1/blobs/{sha256}`
+pub(crate) async fn blob(State(s): State<AppState>, Path(sha256): Path<String>) -> Result<Response, ApiError> {
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        return Err(ApiError::BadRequest("a blob is named by its SHA-256 in 64 lower-case hex digits".into()));
+    }
+    let (s2, sha2) = (s.clone(), sha256.clone());
+    let size = blocking(move || Ok(s2.store.blob_size(&sha2)?)).await?;
+    let size = size.ok_or_else(|| ApiError::NotFound(format!("blob {sha256} not found")))?;
+    Ok(blob_response(s, sha256, size, "application/octet-stream", None).into_response())
+}

@@ -1,0 +1,346 @@
+//! The publishing pipeline: a file (or a Frictionless data package) in, a new version of a dataset out.
+//!
+//! For each file: detect format and encoding, hash the bytes, scan once to infer the schema (the
+//! write lock is not held meanwhile), apply the metadata's schema override; then, in ONE store
+//! transaction for all files of the call, store the bytes, add the version and load the rows into a
+//! new table that replaces the old one. Any error rolls everything back: the previous version keeps
+//! serving, unchanged. Identical bytes make no new version.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use citydata_formats::{Format, FormatError, Progress, ReadOptions, Skipped, Source};
+use citydata_model::{DatasetMeta, LangText, Schema, Slug};
+use citydata_store::{NewVersion, Store, StoreError};
+use sha2::{Digest, Sha256};
+
+/// Why a publish failed. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// A file could not be read as data.
+    #[error("{}: {error}", file.display())]
+    Format {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong and where.
+        error: FormatError,
+    },
+    /// The store failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The request itself is wrong (metadata, package descriptor).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// How to publish.
+#[derive(Debug, Clone, Default)]
+pub struct PublishOptions {
+    /// The format, when not to be detected.
+    pub format: Option<Format>,
+    /// Reader options.
+    pub read: ReadOptions,
+    /// The resource name (default: made from the file name).
+    pub resource: Option<String>,
+    /// Who publishes.
+    pub publisher: String,
+    /// Metadata replacing the dataset's.
+    pub meta: Option<DatasetMeta>,
+}
+
+/// Shows the progress of a pass (the CLI draws a bar; tests and the server show nothing).
+pub trait Reporter {
+    /// A pass over a file of `total` bytes begins; its counters are in `progress`.
+    fn pass(&self, label: &str, progress: Arc<Progress>, total: u64);
+    /// The pass ended.
+    fn end(&self) {}
+}
+
+/// A reporter that shows nothing.
+pub struct Quiet;
+
+impl Reporter for Quiet {
+    fn pass(&self, _: &str, _: Arc<Progress>, _: u64) {}
+}
+
+/// What happened to one resource.
+#[derive(Debug, Clone)]
+pub struct ResourceOutcome {
+    /// Resource name.
+    pub name: String,
+    /// The new version number, or `None` when the bytes were identical to the current version's.
+    pub version: Option<i64>,
+    /// Data rows.
+    pub rows: u64,
+    /// SHA-256 of the bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Format and encoding found.
+    pub format: Format,
+    /// Encoding label.
+    pub encoding: &'static str,
+    /// The schema.
+    pub schema: Schema,
+    /// Rows left out under `--skip-bad-rows`.
+    pub skipped: Vec<Skipped>,
+}
+
+/// One file to publish as one resource.
+struct Planned {
+    name: String,
+    source: Source,
+    sha256: String,
+    bytes: u64,
+    schema: Schema,
+    rows: u64,
+    skipped: Vec<Skipped>,
+    title: LangText,
+    description: LangText,
+}
+
+fn format_error(file: &Path) -> impl Fn(FormatError) -> PublishError + '_ {
+    move |error| PublishError::Format { file: file.to_owned(), error }
+}
+
+/// Publishes `path` (a data file, or a `datapackage.json` with all its resources) as dataset `slug`.
+///
+/// # Errors
+/// Any problem with a file, the metadata or the store; then nothing has changed.
+pub fn publish(
+    store: &Store,
+    path: &Path,
+    slug: &Slug,
+    opts: &PublishOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<ResourceOutcome>, PublishError> {
+    let format = match opts.format {
+        Some(f) => f,
+        None => Source::open(path, None, opts.read.clone()).map_err(format_error(path))?.format,
+    };
+    let (files, meta) = if format == Format::DataPackage {
+        datapackage(path, opts.meta.clone())?
+    } else {
+        let name = match &opts.resource {
+            Some(n) => n.clone(),
+            None => {
+                let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("data");
+                Slug::from_text(stem, "data").to_string()
+            }
+        };
+        (vec![(name, path.to_owned(), opts.format, None)], opts.meta.clone())
+    };
+    let single = files.len() == 1;
+    let mut planned = Vec::new();
+    for (name, file, format, package_schema) in files {
+        let source = Source::open(&file, format, opts.read.clone()).map_err(format_error(&file))?;
+        let (sha256, bytes) = hash_file(&file, reporter).map_err(|e| format_error(&file)(e.into()))?;
+        let progress = Arc::new(Progress::default());
+        reporter.pass("inferring types", progress.clone(), bytes);
+        let scan = citydata_formats::scan(&source, progress);
+        reporter.end();
+        let scan = scan.map_err(format_error(&file))?;
+        let mut schema = scan.schema;
+        let rmeta = meta.as_ref().and_then(|m| m.resources.get(&name));
+        let overrides = [
+            package_schema.as_ref(),
+            // The top-level schema of the metadata is for a dataset published from one file.
+            meta.as_ref().and_then(|m| m.schema.as_ref()).filter(|_| single),
+            rmeta.and_then(|r| r.schema.as_ref()),
+        ];
+        for over in overrides.into_iter().flatten() {
+            schema.apply_override(over).map_err(|unknown| {
+                PublishError::Invalid(format!(
+                    "{}: the schema override names columns the file does not have: {}",
+                    file.display(),
+                    unknown.join(", ")
+                ))
+            })?;
+        }
+        planned.push(Planned {
+            title: rmeta.map(|r| r.title.clone()).unwrap_or_default(),
+            description: rmeta.map(|r| r.description.clone()).unwrap_or_default(),
+            name,
+            source,
+            sha256,
+            bytes,
+            schema,
+            rows: scan.rows,
+            skipped: scan.skipped,
+        });
+    }
+    let mut tx = store.begin_publish(slug, meta.as_ref(), &opts.publisher)?;
+    let mut outcomes = Vec::new();
+    for p in planned {
+        let unchanged = tx.current_sha256(&p.name)?.as_deref() == Some(p.sha256.as_str());
+        let version = if unchanged {
+            None
+        } else {
+            let file = &p.source.path;
+            let mut bytes = std::fs::File::open(file).map_err(|e| format_error(file)(e.into()))?;
+            let skipped: Vec<String> = p.skipped.iter().map(|s| format!("{}: {}", s.loc, s.reason)).collect();
+            let nv = NewVersion {
+                resource: &p.name,
+                title: p.title.clone(),
+                description: p.description.clone(),
+                sha256: &p.sha256,
+                filename: file.file_name().and_then(|s| s.to_str()).unwrap_or("data"),
+                format: p.source.format.name(),
+                media_type: p.source.format.media_type(),
+                encoding: p.source.encoding.label(),
+                schema: &p.schema,
+                skipped,
+            };
+            let mut loader = tx.add_version(&nv, &mut bytes as &mut dyn Read)?;
+            let progress = Arc::new(Progress::default());
+            reporter.pass("loading", progress.clone(), p.bytes);
+            let mut store_error = None;
+            let loaded = citydata_formats::load(&p.source, &p.schema, progress, &mut |row| {
+                loader.insert(row).map_err(|e| {
+                    let msg = e.to_string();
+                    store_error = Some(e);
+                    FormatError::file(msg)
+                })
+            });
+            reporter.end();
+            if let Err(e) = loaded {
+                return Err(match store_error {
+                    Some(se) => PublishError::Store(se),
+                    None => format_error(file)(e),
+                });
+            }
+            Some(loader.finish()?)
+        };
+        outcomes.push(ResourceOutcome {
+            name: p.name,
+            version,
+            rows: p.rows,
+            sha256: p.sha256,
+            bytes: p.bytes,
+            format: p.source.format,
+            encoding: p.source.encoding.label(),
+            schema: p.schema,
+            skipped: p.skipped,
+        });
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+fn hash_file(path: &Path, reporter: &dyn Reporter) -> std::io::Result<(String, u64)> {
+    let mut f = std::fs::File::open(path)?;
+    let total = f.metadata()?.len();
+    let progress = Arc::new(Progress::default());
+    reporter.pass("hashing", progress.clone(), total);
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n_total = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        n_total += n as u64;
+        progress.bytes.store(n_total, std::sync::atomic::Ordering::Relaxed);
+    }
+    reporter.end();
+    Ok((hex::encode(h.finalize()), n_total))
+}
+
+type PackageFile = (String, PathBuf, Option<Format>, Option<Schema>);
+
+/// Reads a Frictionless data package: its resources (local paths only) and its metadata, which
+/// `--meta` overrides field by field.
+fn datapackage(path: &Path, over: Option<DatasetMeta>) -> Result<(Vec<PackageFile>, Option<DatasetMeta>), PublishError> {
+    #[derive(serde::Deserialize)]
+    struct Package {
+        #[serde(default)]
+        title: Option<LangText>,
+        #[serde(default)]
+        description: Option<LangText>,
+        #[serde(default)]
+        keywords: Vec<String>,
+        #[serde(default)]
+        licenses: Vec<License>,
+        #[serde(default)]
+        resources: Vec<PkgResource>,
+    }
+    #[derive(serde::Deserialize)]
+    struct License {
+        name: Option<String>,
+        title: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct PkgResource {
+        name: Option<String>,
+        path: serde_json::Value,
+        format: Option<String>,
+        title: Option<LangText>,
+        description: Option<LangText>,
+        schema: Option<Schema>,
+    }
+    let invalid = |m: String| PublishError::Invalid(format!("{}: {m}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
+    let pkg: Package = serde_json::from_str(&text).map_err(|e| invalid(format!("not a valid data package: {e}")))?;
+    if pkg.resources.is_empty() {
+        return Err(invalid("the data package has no resources".into()));
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut meta = DatasetMeta {
+        title: pkg.title.unwrap_or_default(),
+        description: pkg.description.unwrap_or_default(),
+        tags: pkg.keywords,
+        license: pkg.licenses.first().and_then(|l| l.name.clone().or_else(|| l.title.clone())),
+        ..DatasetMeta::default()
+    };
+    let mut files = Vec::new();
+    for (i, r) in pkg.resources.into_iter().enumerate() {
+        let rel = match &r.path {
+            serde_json::Value::String(s) => s.clone(),
+            _ => return Err(invalid(format!("resource {} must have one local path (multi-part paths are not supported)", i + 1))),
+        };
+        let rel_path = Path::new(&rel);
+        if rel.contains("://") || rel_path.is_absolute() || rel_path.components().any(|c| c == std::path::Component::ParentDir) {
+            return Err(invalid(format!("resource path {rel:?} must be relative and inside the package's folder")));
+        }
+        let name = r.name.clone().unwrap_or_else(|| {
+            Slug::from_text(rel_path.file_stem().and_then(|s| s.to_str()).unwrap_or(""), &format!("resource-{}", i + 1)).to_string()
+        });
+        let format = r.format.as_deref().map(Format::parse).transpose().map_err(|e| invalid(e.to_string()))?;
+        let rm = meta.resources.entry(name.clone()).or_default();
+        rm.title = r.title.unwrap_or_default();
+        rm.description = r.description.unwrap_or_default();
+        files.push((name, base.join(rel_path), format, r.schema));
+    }
+    if let Some(o) = over {
+        merge_meta(&mut meta, o);
+    }
+    Ok((files, Some(meta)))
+}
+
+/// Lays the fields set in `over` onto `meta`.
+fn merge_meta(meta: &mut DatasetMeta, over: DatasetMeta) {
+    if !over.title.is_empty() {
+        meta.title = over.title;
+    }
+    if !over.description.is_empty() {
+        meta.description = over.description;
+    }
+    if !over.tags.is_empty() {
+        meta.tags = over.tags;
+    }
+    meta.organization = over.organization.or(meta.organization.take());
+    if !over.organization_title.is_empty() {
+        meta.organization_title = over.organization_title;
+    }
+    meta.license = over.license.or(meta.license.take());
+    meta.frequency = over.frequency.or(meta.frequency.take());
+    meta.theme = over.theme.or(meta.theme.take());
+    meta.source = over.source.or(meta.source.take());
+    meta.schema = over.schema.or(meta.schema.take());
+    for (k, v) in over.resources {
+        meta.resources.insert(k, v);
+    }
+}
