@@ -137,9 +137,9 @@ fn text_types(s: &str, wanted: u8) -> (u8, bool, bool) {
         }
     }
     if wanted & DATETIME != 0 {
-        if let Some((_, df)) = parse_datetime(s) {
+        if let Some(dt) = parse_datetime(s) {
             out |= DATETIME;
-            day_first |= df;
+            day_first |= dt.day_first;
         }
     }
     if wanted & TIME != 0 && parse_time(s).is_some() {
@@ -252,13 +252,12 @@ fn parse_int(s: &str) -> Option<i64> {
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
-    if s.len() > 5 {
-        return None;
-    }
-    match s.to_ascii_lowercase().as_str() {
-        "true" | "yes" => Some(true),
-        "false" | "no" => Some(false),
-        _ => None,
+    if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("yes") {
+        Some(true)
+    } else if s.eq_ignore_ascii_case("false") || s.eq_ignore_ascii_case("no") {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -302,8 +301,27 @@ fn parse_date(s: &str) -> Option<((u32, u32, u32), bool)> {
     valid_date(y, m, d).map(|v| (v, true))
 }
 
-/// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.fff` (hour may have one digit). Returns the canonical form.
-fn parse_time(s: &str) -> Option<String> {
+/// A time of day as read: hour, minute, second and the fraction's digits.
+struct Time<'a> {
+    h: u32,
+    m: u32,
+    s: u32,
+    frac: &'a str,
+}
+
+impl Time<'_> {
+    fn canonical(&self) -> String {
+        let Time { h, m, s, frac } = self;
+        if frac.is_empty() {
+            format!("{h:02}:{m:02}:{s:02}")
+        } else {
+            format!("{h:02}:{m:02}:{s:02}.{frac}")
+        }
+    }
+}
+
+/// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.fff` (hour may have one digit).
+fn parse_time(s: &str) -> Option<Time<'_>> {
     let mut parts = s.splitn(3, ':');
     let h = digits(parts.next()?, 1, 2)?;
     let m = digits(parts.next()?, 2, 2)?;
@@ -320,11 +338,26 @@ fn parse_time(s: &str) -> Option<String> {
     if h > 23 || m > 59 || sv > 60 {
         return None;
     }
-    Some(if frac.is_empty() { format!("{h:02}:{m:02}:{sv:02}") } else { format!("{h:02}:{m:02}:{sv:02}.{frac}") })
+    Some(Time { h, m, s: sv, frac })
+}
+
+/// A date and time as read, and whether the date was day-first.
+struct DateTime<'a> {
+    date: (u32, u32, u32),
+    time: Time<'a>,
+    zone: &'a str,
+    day_first: bool,
+}
+
+impl DateTime<'_> {
+    fn canonical(&self) -> String {
+        let (y, mo, d) = self.date;
+        format!("{y:04}-{mo:02}-{d:02}T{}{}", self.time.canonical(), self.zone)
+    }
 }
 
 /// A date, `T` or a space, a time, and an optional zone (`Z`, `+08:00`, `+0800`).
-fn parse_datetime(s: &str) -> Option<(String, bool)> {
+fn parse_datetime(s: &str) -> Option<DateTime<'_>> {
     let sep = s.find(['T', ' '])?;
     let ((y, mo, d), day_first) = parse_date(&s[..sep])?;
     let rest = &s[sep + 1..];
@@ -340,7 +373,7 @@ fn parse_datetime(s: &str) -> Option<(String, bool)> {
         }
         _ => false,
     };
-    zone_ok.then(|| (format!("{y:04}-{mo:02}-{d:02}T{time}{zone}"), day_first))
+    zone_ok.then_some(DateTime { date: (y, mo, d), time, zone, day_first })
 }
 
 /// Converts one cell to a column's type, giving the text of the error when it does not fit.
@@ -375,14 +408,14 @@ pub fn convert<'a>(cell: &'a Cell<'_>, field: &Field, missing: &[String]) -> Res
                     Value::Text(Cow::Owned(format!("{y:04}-{m:02}-{d:02}")))
                 }
                 FieldType::Datetime => match parse_datetime(v) {
-                    Some((dt, _)) => Value::Text(Cow::Owned(dt)),
+                    Some(dt) => Value::Text(Cow::Owned(dt.canonical())),
                     // A column of datetimes may hold plain dates (midnight).
                     None => {
                         let ((y, m, d), _) = parse_date(v).ok_or_else(bad)?;
                         Value::Text(Cow::Owned(format!("{y:04}-{m:02}-{d:02}T00:00:00")))
                     }
                 },
-                FieldType::Time => Value::Text(Cow::Owned(parse_time(v).ok_or_else(bad)?)),
+                FieldType::Time => Value::Text(Cow::Owned(parse_time(v).ok_or_else(bad)?.canonical())),
             }
         }
         Cell::Int(i) => match t {

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use citydata_formats::{Format, FormatError, Progress, ReadOptions, Skipped, Source};
-use citydata_model::{DatasetMeta, LangText, Schema, Slug};
-use citydata_store::{NewVersion, Store, StoreError};
+use citydata_model::{DatasetMeta, LangText, Schema, Slug, Value};
+use citydata_store::{NewVersion, Store, StoreError, TableLoader};
 use sha2::{Digest, Sha256};
 
 /// Why a publish failed. Nothing was changed.
@@ -138,8 +138,10 @@ pub fn publish(
         let (sha256, bytes) = hash_file(&file, reporter).map_err(|e| format_error(&file)(e.into()))?;
         let progress = Arc::new(Progress::default());
         reporter.pass("inferring types", progress.clone(), bytes);
+        let t = std::time::Instant::now();
         let scan = citydata_formats::scan(&source, progress);
         reporter.end();
+        tracing::debug!(file = %file.display(), elapsed = ?t.elapsed(), "scanned");
         let scan = scan.map_err(format_error(&file))?;
         let mut schema = scan.schema;
         let rmeta = meta.as_ref().and_then(|m| m.resources.get(&name));
@@ -192,25 +194,21 @@ pub fn publish(
                 schema: &p.schema,
                 skipped,
             };
+            let t = std::time::Instant::now();
             let mut loader = tx.add_version(&nv, &mut bytes as &mut dyn Read)?;
+            tracing::debug!(elapsed = ?t.elapsed(), "stored the bytes");
+            let t = std::time::Instant::now();
             let progress = Arc::new(Progress::default());
             reporter.pass("loading", progress.clone(), p.bytes);
-            let mut store_error = None;
-            let loaded = citydata_formats::load(&p.source, &p.schema, progress, &mut |row| {
-                loader.insert(row).map_err(|e| {
-                    let msg = e.to_string();
-                    store_error = Some(e);
-                    FormatError::file(msg)
-                })
-            });
+            let loaded = load_rows(&p.source, &p.schema, progress, &mut loader);
             reporter.end();
-            if let Err(e) = loaded {
-                return Err(match store_error {
-                    Some(se) => PublishError::Store(se),
-                    None => format_error(file)(e),
-                });
-            }
-            Some(loader.finish()?)
+            loaded.map_err(|e| match e {
+                LoadError::Format(e) => format_error(file)(e),
+                LoadError::Store(e) => PublishError::Store(e),
+            })?;
+            let number = loader.finish()?;
+            tracing::debug!(elapsed = ?t.elapsed(), "loaded the rows");
+            Some(number)
         };
         outcomes.push(ResourceOutcome {
             name: p.name,
@@ -224,7 +222,9 @@ pub fn publish(
             skipped: p.skipped,
         });
     }
+    let t = std::time::Instant::now();
     tx.commit()?;
+    tracing::debug!(elapsed = ?t.elapsed(), "committed");
     Ok(outcomes)
 }
 
@@ -343,4 +343,96 @@ fn merge_meta(meta: &mut DatasetMeta, over: DatasetMeta) {
     for (k, v) in over.resources {
         meta.resources.insert(k, v);
     }
+}
+
+enum LoadError {
+    Format(FormatError),
+    Store(StoreError),
+}
+
+/// One slot of a [`RowBatch`]: a value whose text lives in the batch's text buffer.
+#[derive(Clone, Copy)]
+enum Slot {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(usize, usize),
+}
+
+/// Rows on their way from the reader thread to the writer: values in one flat vector, texts in one
+/// buffer, so that a batch costs two allocations, not one per cell.
+#[derive(Default)]
+struct RowBatch {
+    slots: Vec<Slot>,
+    text: String,
+}
+
+const BATCH_ROWS: usize = 2048;
+
+/// Reads and converts rows on one thread while this one inserts them, so the two cores share the load.
+fn load_rows(
+    source: &Source,
+    schema: &Schema,
+    progress: Arc<Progress>,
+    loader: &mut TableLoader<'_>,
+) -> Result<u64, LoadError> {
+    let width = schema.fields.len();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<RowBatch>(8);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut batch = RowBatch::default();
+            let mut rows_in_batch = 0;
+            let result = citydata_formats::load(source, schema, progress, &mut |row| {
+                for v in row {
+                    batch.slots.push(match v {
+                        Value::Null => Slot::Null,
+                        Value::Int(i) => Slot::Int(*i),
+                        Value::Real(r) => Slot::Real(*r),
+                        Value::Text(t) => {
+                            let start = batch.text.len();
+                            batch.text.push_str(t);
+                            Slot::Text(start, batch.text.len())
+                        }
+                    });
+                }
+                rows_in_batch += 1;
+                if rows_in_batch == BATCH_ROWS {
+                    rows_in_batch = 0;
+                    let full = std::mem::take(&mut batch);
+                    tx.send(full).map_err(|_| FormatError::file("the writer stopped"))?;
+                }
+                Ok(())
+            });
+            if result.is_ok() && !batch.slots.is_empty() {
+                let _ = tx.send(batch);
+            }
+            result
+        });
+        let mut store_error = None;
+        'batches: for batch in &rx {
+            if width == 0 {
+                continue;
+            }
+            let mut row: Vec<Value<'_>> = Vec::with_capacity(width);
+            for chunk in batch.slots.chunks(width) {
+                row.clear();
+                row.extend(chunk.iter().map(|s| match *s {
+                    Slot::Null => Value::Null,
+                    Slot::Int(i) => Value::Int(i),
+                    Slot::Real(r) => Value::Real(r),
+                    Slot::Text(a, b) => Value::Text(std::borrow::Cow::Borrowed(&batch.text[a..b])),
+                }));
+                if let Err(e) = loader.insert(&row) {
+                    store_error = Some(e);
+                    break 'batches;
+                }
+            }
+        }
+        drop(rx);
+        let read = reader.join().map_err(|_| LoadError::Format(FormatError::file("the reader thread panicked")))?;
+        match store_error {
+            Some(e) => Err(LoadError::Store(e)),
+            None => read.map_err(LoadError::Format),
+        }
+    })
 }
