@@ -115,6 +115,7 @@ struct DecodeRead<R> {
     start: usize,
     end: usize,
     eof: bool,
+    finished: bool,
     output: Vec<u8>,
     out_start: usize,
     consumed: u64,
@@ -130,6 +131,7 @@ impl<R: Read> DecodeRead<R> {
             start: 0,
             end: 0,
             eof: false,
+            finished: false,
             output: Vec::with_capacity(3 * 64 * 1024 + 16),
             out_start: 0,
             consumed: 0,
@@ -140,7 +142,7 @@ impl<R: Read> DecodeRead<R> {
     fn fill_output(&mut self) -> std::io::Result<()> {
         self.output.clear();
         self.out_start = 0;
-        while self.output.is_empty() {
+        while self.output.is_empty() && !self.finished {
             if self.start == self.end && !self.eof {
                 self.start = 0;
                 self.end = self.inner.read(&mut self.input)?;
@@ -153,6 +155,7 @@ impl<R: Read> DecodeRead<R> {
                 if let DecoderResult::Malformed(..) = res {
                     return Err(self.malformed());
                 }
+                self.finished = true;
                 self.output.extend_from_slice(s.as_bytes());
                 return Ok(());
             }
@@ -226,6 +229,11 @@ mod tests {
         for (bytes, want) in cases {
             assert_eq!(detect(&bytes, true).unwrap(), want);
             assert_eq!(read_all(&bytes).unwrap(), text, "{want:?}");
+            // Reading on after the end keeps answering 0, as readers such as csv do.
+            let mut r = decode(std::io::Cursor::new(bytes.clone()), want).unwrap();
+            std::io::copy(&mut r, &mut std::io::sink()).unwrap();
+            assert_eq!(r.read(&mut [0; 8]).unwrap(), 0);
+            assert_eq!(r.read(&mut [0; 8]).unwrap(), 0);
         }
     }
 

@@ -236,12 +236,14 @@ impl Store {
         self.backend.rows(resource_id, limit, offset)
     }
 
-    /// Checks the database file's integrity (`ok` when sound).
+    /// Checks the database: the file's integrity, and that the catalogue and the tables agree (every
+    /// current version has its table with exactly its row count, no table is left from an
+    /// unfinished publish). Returns the problems found; empty when all is well.
     ///
     /// # Errors
     /// Database errors.
-    pub fn integrity_check(&self) -> Result<String> {
-        self.backend.integrity_check()
+    pub fn check(&self) -> Result<Vec<String>> {
+        self.backend.check()
     }
 }
 

@@ -160,8 +160,62 @@ impl SqliteStore {
         self.read(|c| Ok(c.query_row("SELECT NOT EXISTS (SELECT 1 FROM datasets)", [], |r| r.get(0))?))
     }
 
-    pub(crate) fn integrity_check(&self) -> Result<String> {
-        self.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))
+    pub(crate) fn check(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut problems = Vec::new();
+            let mut st = c.prepare("PRAGMA integrity_check")?;
+            for r in st.query_map([], |r| r.get::<_, String>(0))? {
+                let r = r?;
+                if r != "ok" {
+                    problems.push(format!("integrity: {r}"));
+                }
+            }
+            let tx = c.unchecked_transaction()?;
+            let tables: Vec<String> = tx
+                .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE '%-%'")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let current: Vec<(String, i64, i64)> = tx
+                .prepare(
+                    "SELECT r.id, r.current_version, v.row_count FROM resources r
+                     JOIN versions v ON v.resource_id = r.id AND v.number = r.current_version",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            for t in &tables {
+                if !current.iter().any(|(id, _, _)| id == t) {
+                    problems.push(format!("table {t:?} belongs to no current version"));
+                }
+            }
+            for (id, number, rows) in &current {
+                if !tables.contains(id) {
+                    problems.push(format!("resource {id} version {number} has no table"));
+                    continue;
+                }
+                let n: i64 = tx.query_row(&format!("SELECT COUNT(*) FROM {}", quote_ident(id)), [], |r| r.get(0))?;
+                if n != *rows {
+                    problems.push(format!("resource {id} version {number} records {rows} rows, its table has {n}"));
+                }
+            }
+            let orphans: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM versions v WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = v.sha256)
+                 OR v.number > (SELECT current_version FROM resources r WHERE r.id = v.resource_id)",
+                [],
+                |r| r.get(0),
+            )?;
+            if orphans > 0 {
+                problems.push(format!("{orphans} versions without their bytes or newer than the current one"));
+            }
+            let short: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM blobs b WHERE size != (SELECT COALESCE(SUM(length(data)), 0) FROM blob_chunks c WHERE c.sha256 = b.sha256)",
+                [],
+                |r| r.get(0),
+            )?;
+            if short > 0 {
+                problems.push(format!("{short} blobs whose stored bytes do not add up to their size"));
+            }
+            Ok(problems)
+        })
     }
 
     pub(crate) fn dataset_slugs(&self) -> Result<Vec<String>> {

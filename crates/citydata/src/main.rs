@@ -73,9 +73,26 @@ enum Command {
         #[arg(long, env = "CITYDATA_PUBLISHER")]
         publisher: Option<String>,
     },
+    /// Check a database: file integrity, and that every current version has its complete table.
+    /// Exits non-zero when it finds a problem.
+    Check {
+        /// The database file.
+        #[arg(long, default_value = "citydata.db", env = "CITYDATA_DB")]
+        db: PathBuf,
+    },
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,citydata=info".into()),
@@ -83,6 +100,17 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
+        Command::Check { db } => {
+            anyhow::ensure!(db.exists(), "{}: no such database", db.display());
+            let store = Store::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
+            let problems = store.check()?;
+            for p in &problems {
+                eprintln!("problem: {p}");
+            }
+            anyhow::ensure!(problems.is_empty(), "{}: {} problems found", db.display(), problems.len());
+            println!("{}: ok", db.display());
+            Ok(())
+        }
         Command::Serve { db, port, host, no_demo } => serve(&db, &host, port, no_demo),
         Command::Publish { file, dataset, db, meta, format, resource, sheet, record_path, skip_bad_rows, publisher } => {
             let slug = Slug::parse(&dataset)?;
