@@ -102,13 +102,16 @@ measure() {
     fi
     local secs kib
     read -r secs kib <"$tf"
-    local rows
-    rows=$(count_rows "$tool" "$db")
+    local table rows types
+    table=$(table_of "$tool" "$db")
+    rows=$(sqlite3 "$db" "SELECT count(*) FROM \"$table\"")
     [ "$rows" = "$ROWS" ] || die "$tool: $rows rows in $db, expected $ROWS"
+    # The declared column types, to show what was inferred.
+    types=$(sqlite3 "$db" "SELECT group_concat(type, ',') FROM pragma_table_info('$table')")
     # Size of the database with any WAL left beside it.
     local bytes
     bytes=$(file_bytes "$db" "$db-wal")
-    log "$(printf '%-18s %8s s %8d MB RSS %6d MB db  %s rows' "$tool" "$secs" $((kib / 1024)) $((bytes / 1048576)) "$rows")"
+    log "$(printf '%-16s %7s s %6d MB RSS %5d MB db  %s rows  %s' "$tool" "$secs" $((kib / 1024)) $((bytes / 1048576)) "$rows" "$types")"
     echo "$tool $secs $kib $bytes" >>"$results"
     rm -f "$db" "$db-wal" "$db-shm" "$db-journal"
 }
@@ -122,14 +125,13 @@ file_bytes() {
     echo "$total"
 }
 
-# count_rows TOOL DB: the rows of the loaded table. citydata names the table by the resource id.
-count_rows() {
-    local table=t
-    if [ "$1" = citydata ]; then
-        table=$(sqlite3 "$2" 'SELECT id FROM resources')
-        [ -n "$table" ] && [ "$(wc -l <<<"$table")" = 1 ] || die "citydata: expected one resource, got: '$table'"
-    fi
-    sqlite3 "$2" "SELECT count(*) FROM \"$table\""
+# table_of TOOL DB: the loaded table. citydata names it by the resource id.
+table_of() {
+    if [ "$1" != citydata ]; then echo t; return; fi
+    local table
+    table=$(sqlite3 "$2" 'SELECT id FROM resources')
+    [ -n "$table" ] && [ "$(wc -l <<<"$table")" = 1 ] || die "citydata: expected one resource, got: '$table'"
+    echo "$table"
 }
 
 log "citydata: $citydata"

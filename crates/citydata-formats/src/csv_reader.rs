@@ -39,7 +39,8 @@ impl Reader for CsvReader {
         let mut head = Vec::with_capacity(SNIFF_BYTES as usize);
         (&mut input).take(SNIFF_BYTES).read_to_end(&mut head).map_err(io_error)?;
         let delimiter = if self.format == Format::Tsv { b'\t' } else { sniff_delimiter(&head) };
-        let guarded = LineGuard { inner: Cursor::new(head).chain(input), run: 0, limit: self.max_record_bytes };
+        let guarded =
+            LineGuard { inner: Cursor::new(head).chain(input), run: 0, limit: self.max_record_bytes };
         let mut rdr = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(false)
@@ -76,7 +77,10 @@ impl Reader for CsvReader {
                     n -= 1;
                     continue;
                 }
-                return Err(FormatError::at(loc, format!("{reason} (use --skip-bad-rows to leave such rows out)")));
+                return Err(FormatError::at(
+                    loc,
+                    format!("{reason} (use --skip-bad-rows to leave such rows out)"),
+                ));
             }
             sink(loc, &fields(&record, loc)?)?;
         }
@@ -210,9 +214,11 @@ mod tests {
 
     #[test]
     fn quoting_newlines_and_blank_lines() {
-        let (cols, rows, _) =
-            read("名稱 Name,\"note\"\r\n\"a, b\",\"say \"\"hi\"\"\nthere\"\r\n\r\nc,d\n\n\n", ReadOptions::default())
-                .unwrap();
+        let (cols, rows, _) = read(
+            "名稱 Name,\"note\"\r\n\"a, b\",\"say \"\"hi\"\"\nthere\"\r\n\r\nc,d\n\n\n",
+            ReadOptions::default(),
+        )
+        .unwrap();
         assert_eq!(cols, ["名稱 Name", "note"]);
         assert_eq!(rows, vec![vec![s("a, b"), s("say \"hi\"\nthere")], vec![s("c"), s("d")]]);
     }
@@ -241,7 +247,8 @@ mod tests {
         let text = "a,b\n1,2\n3\n4,5,6\n7,8\n";
         let e = read(text, ReadOptions::default()).unwrap_err();
         assert_eq!(e, "line 3 (record 2): expected 2 fields as in the header, found 1 (use --skip-bad-rows to leave such rows out)");
-        let (_, rows, skipped) = read(text, ReadOptions { skip_bad_rows: true, ..ReadOptions::default() }).unwrap();
+        let (_, rows, skipped) =
+            read(text, ReadOptions { skip_bad_rows: true, ..ReadOptions::default() }).unwrap();
         assert_eq!(rows.len(), 2);
         let lines: Vec<u64> = skipped.iter().map(|s| s.loc.line).collect();
         assert_eq!(lines, [3, 4]);
@@ -252,7 +259,11 @@ mod tests {
         let long = format!("a,b\n{}\n", "x".repeat(3 << 20));
         let e = read(&long, ReadOptions { max_record_bytes: 1 << 20, ..ReadOptions::default() }).unwrap_err();
         assert!(e.contains("longer than 1 MiB"), "{e}");
-        let mut r = CsvReader::new(Box::new(Cursor::new(b"a\nok\n\xff\n".to_vec())), Format::Csv, &ReadOptions::default());
+        let mut r = CsvReader::new(
+            Box::new(Cursor::new(b"a\nok\n\xff\n".to_vec())),
+            Format::Csv,
+            &ReadOptions::default(),
+        );
         let e = r.read(&mut Columns::default(), &mut Vec::new(), &mut |_, _| Ok(())).unwrap_err();
         assert!(e.to_string().starts_with("line 3"), "{e}");
     }

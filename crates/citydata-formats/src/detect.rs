@@ -125,7 +125,9 @@ pub fn detect(path: &Path, given: Option<Format>) -> Result<(Format, TextEncodin
     let zip = sample.starts_with(b"PK\x03\x04");
     match named {
         Some(Format::Xlsx) if !zip => {
-            return Err(FormatError::file("not an XLSX workbook: an XLSX file is a ZIP archive, this is not one"))
+            return Err(FormatError::file(
+                "not an XLSX workbook: an XLSX file is a ZIP archive, this is not one",
+            ))
         }
         Some(Format::Xlsx) => return Ok((Format::Xlsx, TextEncoding::Utf8)),
         None if zip => return Ok((Format::Xlsx, TextEncoding::Utf8)),
@@ -137,7 +139,9 @@ pub fn detect(path: &Path, given: Option<Format>) -> Result<(Format, TextEncodin
         }
         _ => {}
     }
-    for (magic, what) in [(&b"%PDF"[..], "a PDF document"), (b"\x89PNG", "a PNG image"), (b"\x1f\x8b", "gzip data")] {
+    for (magic, what) in
+        [(&b"%PDF"[..], "a PDF document"), (b"\x89PNG", "a PNG image"), (b"\x1f\x8b", "gzip data")]
+    {
         if sample.starts_with(magic) {
             return Err(FormatError::file(format!("this is {what}, not a data file")));
         }
@@ -191,7 +195,9 @@ fn sniff(text: &str) -> Format {
             let mut lines = t.lines().filter(|l| !l.trim().is_empty());
             let first = lines.next().unwrap_or("");
             let second = lines.next().unwrap_or("");
-            if serde_json::from_str::<serde_json::Value>(first).is_ok() && second.trim_start().starts_with('{') {
+            if serde_json::from_str::<serde_json::Value>(first).is_ok()
+                && second.trim_start().starts_with('{')
+            {
                 Format::Ndjson
             } else {
                 Format::Json

@@ -31,7 +31,12 @@ impl JsonReader {
 }
 
 impl Reader for JsonReader {
-    fn read(&mut self, columns: &mut Columns, _: &mut Vec<Skipped>, sink: &mut Sink<'_>) -> Result<(), FormatError> {
+    fn read(
+        &mut self,
+        columns: &mut Columns,
+        _: &mut Vec<Skipped>,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), FormatError> {
         let input = self.input.take().ok_or_else(|| FormatError::file("the reader was already used"))?;
         let mut state = State { columns, sink, n: 0, geo: self.format == Format::GeoJson, error: None };
         if self.format == Format::Ndjson {
@@ -92,9 +97,14 @@ impl State<'_, '_, '_> {
             }
             match obj.get("geometry") {
                 Some(Json::Null) | None => put(self.columns, "geometry", Cell::Null),
-                Some(g @ Json::Object(_)) => put(self.columns, "geometry", Cell::Geometry(Cow::Owned(g.to_string()))),
+                Some(g @ Json::Object(_)) => {
+                    put(self.columns, "geometry", Cell::Geometry(Cow::Owned(g.to_string())))
+                }
                 Some(other) => {
-                    return Err(FormatError::at(loc, format!("the geometry is {}, not an object", kind(other))))
+                    return Err(FormatError::at(
+                        loc,
+                        format!("the geometry is {}, not an object", kind(other)),
+                    ))
                 }
             }
         } else {
@@ -111,7 +121,8 @@ fn flatten(
     put: &mut dyn FnMut(&mut Columns, &str, Cell<'static>),
 ) {
     for (k, v) in obj {
-        let name = if prefix.is_empty() { Cow::Borrowed(k.as_str()) } else { Cow::Owned(format!("{prefix}.{k}")) };
+        let name =
+            if prefix.is_empty() { Cow::Borrowed(k.as_str()) } else { Cow::Owned(format!("{prefix}.{k}")) };
         let cell = match v {
             Json::Null => Cell::Null,
             Json::Bool(b) => Cell::Bool(*b),
@@ -157,7 +168,11 @@ fn json_error(e: &serde_json::Error) -> FormatError {
     FormatError { loc, column: None, message }
 }
 
-fn read_ndjson(input: Box<dyn Read + Send>, limit: usize, state: &mut State<'_, '_, '_>) -> Result<(), FormatError> {
+fn read_ndjson(
+    input: Box<dyn Read + Send>,
+    limit: usize,
+    state: &mut State<'_, '_, '_>,
+) -> Result<(), FormatError> {
     let mut r = BufReader::with_capacity(256 * 1024, input);
     let mut line = Vec::new();
     let mut line_no = 0u64;
@@ -169,7 +184,10 @@ fn read_ndjson(input: Box<dyn Read + Send>, limit: usize, state: &mut State<'_, 
         }
         line_no += 1;
         if line.len() > limit {
-            return Err(FormatError::at(Loc { line: line_no, record: 0 }, "the line is longer than the record size limit"));
+            return Err(FormatError::at(
+                Loc { line: line_no, record: 0 },
+                "the line is longer than the record size limit",
+            ));
         }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -283,20 +301,28 @@ impl<'de> Visitor<'de> for &mut Records<'_, '_, '_, '_> {
 mod tests {
     use super::*;
 
-    fn read(text: &str, format: Format) -> Result<(Vec<String>, Vec<(Loc, Vec<Cell<'static>>)>), String> {
+    type Records = Vec<(Loc, Vec<Cell<'static>>)>;
+
+    fn read(text: &str, format: Format) -> Result<(Vec<String>, Records), String> {
         let opts = ReadOptions { max_record_bytes: 1 << 20, ..ReadOptions::default() };
         let mut r = JsonReader::new(Box::new(std::io::Cursor::new(text.as_bytes().to_vec())), format, &opts);
         let mut cols = Columns::default();
         let mut rows = Vec::new();
         r.read(&mut cols, &mut Vec::new(), &mut |loc, cells| {
-            rows.push((loc, cells.iter().map(|c| match c {
-                Cell::Text(t) => Cell::Text(Cow::Owned(t.to_string())),
-                Cell::Geometry(t) => Cell::Geometry(Cow::Owned(t.to_string())),
-                Cell::Null => Cell::Null,
-                Cell::Int(i) => Cell::Int(*i),
-                Cell::Num(n) => Cell::Num(*n),
-                Cell::Bool(b) => Cell::Bool(*b),
-            }).collect()));
+            rows.push((
+                loc,
+                cells
+                    .iter()
+                    .map(|c| match c {
+                        Cell::Text(t) => Cell::Text(Cow::Owned(t.to_string())),
+                        Cell::Geometry(t) => Cell::Geometry(Cow::Owned(t.to_string())),
+                        Cell::Null => Cell::Null,
+                        Cell::Int(i) => Cell::Int(*i),
+                        Cell::Num(n) => Cell::Num(*n),
+                        Cell::Bool(b) => Cell::Bool(*b),
+                    })
+                    .collect(),
+            ));
             Ok(())
         })
         .map_err(|e| e.to_string())?;
@@ -339,8 +365,12 @@ mod tests {
             {"type":"Feature","properties":{"name":"B"},"geometry":null}]}"#;
         let (cols, rows) = read(text, Format::GeoJson).unwrap();
         assert_eq!(cols, ["name", "geometry"]);
-        assert_eq!(rows[0].1[1], Cell::Geometry(Cow::Owned(r#"{"type":"Point","coordinates":[114.1,22.3]}"#.into())));
-        let e = read(r#"{"type":"FeatureCollection","features":[{"type":"Point"}]}"#, Format::GeoJson).unwrap_err();
+        assert_eq!(
+            rows[0].1[1],
+            Cell::Geometry(Cow::Owned(r#"{"type":"Point","coordinates":[114.1,22.3]}"#.into()))
+        );
+        let e = read(r#"{"type":"FeatureCollection","features":[{"type":"Point"}]}"#, Format::GeoJson)
+            .unwrap_err();
         assert_eq!(e, "record 1: expected a GeoJSON Feature (\"type\": \"Feature\")");
     }
 

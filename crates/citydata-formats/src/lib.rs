@@ -243,8 +243,12 @@ pub trait Reader {
     ///
     /// # Errors
     /// The first malformed record (unless skipped), an I/O error, or the first error of `sink`.
-    fn read(&mut self, columns: &mut Columns, skipped: &mut Vec<Skipped>, sink: &mut Sink<'_>)
-        -> Result<(), FormatError>;
+    fn read(
+        &mut self,
+        columns: &mut Columns,
+        skipped: &mut Vec<Skipped>,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), FormatError>;
 }
 
 /// A file ready to be read: its format and encoding found, its options set.
@@ -276,8 +280,8 @@ impl Source {
     /// # Errors
     /// When the file cannot be opened.
     pub fn reader(&self, progress: Arc<Progress>) -> Result<Box<dyn Reader>, FormatError> {
-        let file = std::fs::File::open(&self.path)
-            .map_err(|e| FormatError::file(format!("cannot open: {e}")))?;
+        let file =
+            std::fs::File::open(&self.path).map_err(|e| FormatError::file(format!("cannot open: {e}")))?;
         let counted = CountingRead { inner: file, progress };
         Ok(match self.format {
             Format::Csv | Format::Tsv => {

@@ -155,8 +155,10 @@ mod tests {
 
     #[test]
     fn override_changes_types_and_reports_unknown_names() {
-        let mut s = Schema::new(vec![Field::new("code", FieldType::Integer), Field::new("x", FieldType::Number)]);
-        let over = Schema::new(vec![Field::new("code", FieldType::String), Field::new("nope", FieldType::Date)]);
+        let mut s =
+            Schema::new(vec![Field::new("code", FieldType::Integer), Field::new("x", FieldType::Number)]);
+        let over =
+            Schema::new(vec![Field::new("code", FieldType::String), Field::new("nope", FieldType::Date)]);
         assert_eq!(s.apply_override(&over), Err(vec!["nope".to_owned()]));
         assert_eq!(s.fields[0].field_type, FieldType::String);
     }

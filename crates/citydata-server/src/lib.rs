@@ -43,11 +43,17 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/datasets", get(native::datasets))
         .route("/api/v1/datasets/{slug}", get(native::dataset))
         .route("/api/v1/datasets/{slug}/resources/{resource}/rows", get(native::rows))
-        .route("/api/v1/datasets/{slug}/resources/{resource}/versions/{number}/download", get(native::download))
+        .route(
+            "/api/v1/datasets/{slug}/resources/{resource}/versions/{number}/download",
+            get(native::download),
+        )
         .route("/api/v1/blobs/{sha256}", get(native::blob))
         .fallback(error::not_found)
         .layer(CorsLayer::permissive())
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(60),
+        ))
         .with_state(state)
 }
 
@@ -67,4 +73,69 @@ pub async fn serve(
     axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    fn state() -> (tempfile::TempDir, AppState) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        (dir, AppState { store: Arc::new(store) })
+    }
+
+    async fn get(app: &Router, path: &str) -> (StatusCode, serde_json::Value) {
+        let resp = app.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Every route registered in `app` is in the OpenAPI document, and every documented path is
+    /// routed (answers something other than the fallback's 404 for unknown paths).
+    #[tokio::test]
+    async fn openapi_documents_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let documented: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+        let source = include_str!("lib.rs");
+        let routed: Vec<&str> =
+            source.split(".route(\"").skip(1).map(|s| s.split('"').next().unwrap()).collect();
+        assert!(routed.len() >= 8);
+        let mut a = routed.clone();
+        let mut b = documented.clone();
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b, "routes and the OpenAPI document differ");
+        let (_dir, st) = state();
+        let app = app(st);
+        for path in documented {
+            let concrete =
+                path.replace("{sha256}", &"0".repeat(64)).replace("{number}", "1").replace(['{', '}'], "");
+            let (status, body) = get(&app, &concrete).await;
+            let fallback = body["error"]["message"].as_str().is_some_and(|m| m.starts_with("no such path"));
+            assert!(!fallback, "{path} is documented but not routed ({status})");
+        }
+    }
+
+    #[tokio::test]
+    async fn errors_are_json_with_a_message() {
+        let (_dir, st) = state();
+        let app = app(st);
+        let (status, body) = get(&app, "/api/v1/datasets/none").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"]["message"], "dataset \"none\" not found");
+        let (status, body) = get(&app, "/api/v1/blobs/XYZ").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body["error"]["message"].as_str().unwrap().contains("64 lower-case hex digits"));
+        let (status, _) = get(&app, "/nowhere").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, body) = get(&app, "/api/v1/status").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["datasets"], 0);
+    }
 }

@@ -118,7 +118,10 @@ fn find_resource<'d>(d: &'d Dataset, name: &str) -> Result<&'d Resource, ApiErro
 }
 
 /// `GET /api/v1/datasets/{slug}`
-pub(crate) async fn dataset(State(s): State<AppState>, Path(slug): Path<String>) -> Result<Json<JsonValue>, ApiError> {
+pub(crate) async fn dataset(
+    State(s): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<Json<JsonValue>, ApiError> {
     let d = blocking(move || find_dataset(&s, &slug)).await?;
     Ok(Json(dataset_json(&d, true)))
 }
@@ -167,12 +170,18 @@ pub(crate) async fn rows(
         .rows
         .into_iter()
         .map(|row| {
-            let obj: Map<String, JsonValue> = rows.columns.iter().cloned().zip(row.into_iter().map(cell_json)).collect();
+            let obj: Map<String, JsonValue> =
+                rows.columns.iter().cloned().zip(row.into_iter().map(cell_json)).collect();
             JsonValue::Object(obj)
         })
         .collect();
     let next = (offset + u64::from(limit) < u64::try_from(total).unwrap_or(0)).then(|| {
-        format!("/api/v1/datasets/{}/resources/{}/rows?limit={limit}&offset={}", d.slug, r.name, offset + u64::from(limit))
+        format!(
+            "/api/v1/datasets/{}/resources/{}/rows?limit={limit}&offset={}",
+            d.slug,
+            r.name,
+            offset + u64::from(limit)
+        )
     });
     Ok(Json(json!({
         "fields": schema.fields,
@@ -206,25 +215,48 @@ fn stream_blob(s: AppState, sha256: String) -> Body {
             let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
         }
     });
-    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }))
+    Body::from_stream(futures_util::stream::unfold(
+        rx,
+        |mut rx| async move { rx.recv().await.map(|c| (c, rx)) },
+    ))
 }
 
-fn blob_response(s: AppState, sha256: String, size: i64, media_type: &str, filename: Option<&str>) -> Response {
+fn blob_response(
+    s: AppState,
+    sha256: String,
+    size: i64,
+    media_type: &str,
+    filename: Option<&str>,
+) -> Response {
     let mut resp = Response::new(stream_blob(s, sha256.clone()));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(media_type).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(media_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{sha256}\"")) {
         h.insert(header::ETAG, etag);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
     if let Some(name) = filename {
-        let ascii: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
+        let ascii: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' })
+            .collect();
         let encoded: String = name
             .bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b".-_".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b".-_".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
             .collect();
-        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")) {
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"))
+        {
             h.insert(header::CONTENT_DISPOSITION, v);
         }
     }
@@ -251,9 +283,14 @@ pub(crate) async fn download(
 }
 
 /// `GET /api/v1/blobs/{sha256}`
-pub(crate) async fn blob(State(s): State<AppState>, Path(sha256): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn blob(
+    State(s): State<AppState>,
+    Path(sha256): Path<String>,
+) -> Result<Response, ApiError> {
     if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
-        return Err(ApiError::BadRequest("a blob is named by its SHA-256 in 64 lower-case hex digits".into()));
+        return Err(ApiError::BadRequest(
+            "a blob is named by its SHA-256 in 64 lower-case hex digits".into(),
+        ));
     }
     let (s2, sha2) = (s.clone(), sha256.clone());
     let size = blocking(move || Ok(s2.store.blob_size(&sha2)?)).await?;

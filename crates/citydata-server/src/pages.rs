@@ -24,7 +24,8 @@ pub(crate) async fn index(State(state): State<AppState>) -> Result<Html<String>,
     .await??;
     let mut items = String::new();
     for d in &datasets {
-        let zh = d.meta.title.0.get("zh-Hant").map(|t| format!(" <span lang=\"zh-Hant\">{}</span>", escape(t)));
+        let zh =
+            d.meta.title.0.get("zh-Hant").map(|t| format!(" <span lang=\"zh-Hant\">{}</span>", escape(t)));
         items.push_str(&format!(
             "<li><a href=\"/api/v1/datasets/{slug}\">{title}</a>{zh}</li>\n",
             slug = escape(&d.slug),

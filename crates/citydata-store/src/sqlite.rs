@@ -71,7 +71,8 @@ const CHUNK: usize = 1 << 20;
 
 fn now() -> String {
     let t = time::OffsetDateTime::now_utc();
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
@@ -119,7 +120,9 @@ impl SqliteStore {
         configure(&conn)?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Database(format!("cannot switch the database to WAL mode (it is {mode})")));
+            return Err(StoreError::Database(format!(
+                "cannot switch the database to WAL mode (it is {mode})"
+            )));
         }
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {
@@ -299,14 +302,20 @@ impl SqliteStore {
     }
 
     pub(crate) fn blob_size(&self, sha256: &str) -> Result<Option<i64>> {
-        self.read(|c| Ok(c.query_row("SELECT size FROM blobs WHERE sha256 = ?1", [sha256], |r| r.get(0)).optional()?))
+        self.read(|c| {
+            Ok(c.query_row("SELECT size FROM blobs WHERE sha256 = ?1", [sha256], |r| r.get(0)).optional()?)
+        })
     }
 
     pub(crate) fn write_blob(&self, sha256: &str, out: &mut dyn std::io::Write) -> Result<bool> {
         self.read(|c| {
             // One read transaction, so that the chunks come from one consistent snapshot.
             let tx = c.unchecked_transaction()?;
-            if tx.query_row("SELECT size FROM blobs WHERE sha256 = ?1", [sha256], |r| r.get::<_, i64>(0)).optional()?.is_none() {
+            if tx
+                .query_row("SELECT size FROM blobs WHERE sha256 = ?1", [sha256], |r| r.get::<_, i64>(0))
+                .optional()?
+                .is_none()
+            {
                 return Ok(false);
             }
             let mut st = tx.prepare("SELECT data FROM blob_chunks WHERE sha256 = ?1 ORDER BY seq")?;
@@ -345,7 +354,9 @@ impl SqliteStore {
                         ValueRef::Null => Value::Null,
                         ValueRef::Integer(i) => Value::Int(i),
                         ValueRef::Real(f) => Value::Real(f),
-                        ValueRef::Text(t) | ValueRef::Blob(t) => Value::Text(String::from_utf8_lossy(t).into_owned().into()),
+                        ValueRef::Text(t) | ValueRef::Blob(t) => {
+                            Value::Text(String::from_utf8_lossy(t).into_owned().into())
+                        }
                     });
                 }
                 rows.push(row);
@@ -354,7 +365,12 @@ impl SqliteStore {
         })
     }
 
-    pub(crate) fn begin_publish(&self, slug: &Slug, meta: Option<&DatasetMeta>, publisher: &str) -> Result<SqlitePublish> {
+    pub(crate) fn begin_publish(
+        &self,
+        slug: &Slug,
+        meta: Option<&DatasetMeta>,
+        publisher: &str,
+    ) -> Result<SqlitePublish> {
         let conn = Connection::open(&self.path)?;
         configure(&conn)?;
         // A bigger page cache for bulk loads; memory stays bounded by it.
@@ -401,26 +417,40 @@ impl SqlitePublish {
                     Ok(s) => (s, LangText::en(org)),
                     Err(_) => (Slug::from_text(org, "organization"), LangText::en(org)),
                 };
-                let title = if m.organization_title.is_empty() { default_title } else { m.organization_title.clone() };
+                let title = if m.organization_title.is_empty() {
+                    default_title
+                } else {
+                    m.organization_title.clone()
+                };
                 c.execute(
                     "INSERT INTO organizations (slug, title, created) VALUES (?1, ?2, ?3) ON CONFLICT (slug) DO NOTHING",
                     params![oslug.as_str(), json(&title), self.now],
                 )?;
                 if !m.organization_title.is_empty() {
-                    c.execute("UPDATE organizations SET title = ?2 WHERE slug = ?1", params![oslug.as_str(), json(&title)])?;
+                    c.execute(
+                        "UPDATE organizations SET title = ?2 WHERE slug = ?1",
+                        params![oslug.as_str(), json(&title)],
+                    )?;
                 }
-                Some(c.query_row("SELECT id FROM organizations WHERE slug = ?1", [oslug.as_str()], |r| r.get::<_, i64>(0))?)
+                Some(c.query_row("SELECT id FROM organizations WHERE slug = ?1", [oslug.as_str()], |r| {
+                    r.get::<_, i64>(0)
+                })?)
             }
         };
         let existing: Option<(i64, String)> = c
-            .query_row("SELECT id, meta FROM datasets WHERE slug = ?1", [&self.slug], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT id, meta FROM datasets WHERE slug = ?1", [&self.slug], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?;
         match (existing, meta) {
             (Some((id, old)), Some(m)) => {
                 self.dataset_id = id;
                 let new = json(m);
                 if new != old {
-                    c.execute("UPDATE datasets SET meta = ?2, organization_id = ?3 WHERE id = ?1", params![id, new, org_id])?;
+                    c.execute(
+                        "UPDATE datasets SET meta = ?2, organization_id = ?3 WHERE id = ?1",
+                        params![id, new, org_id],
+                    )?;
                     self.changed = true;
                 }
             }
@@ -487,15 +517,24 @@ impl SqlitePublish {
             }
         }
         if hex::encode(hasher.finalize()) != sha256 {
-            return Err(StoreError::Invalid("the file changed while it was being published; publish it again".into()));
+            return Err(StoreError::Invalid(
+                "the file changed while it was being published; publish it again".into(),
+            ));
         }
         c.execute("UPDATE blobs SET size = ?2 WHERE sha256 = ?1", params![sha256, size])?;
         Ok(())
     }
 
-    pub(crate) fn add_version(&mut self, v: &NewVersion<'_>, bytes: &mut dyn Read) -> Result<SqliteLoader<'_>> {
+    pub(crate) fn add_version(
+        &mut self,
+        v: &NewVersion<'_>,
+        bytes: &mut dyn Read,
+    ) -> Result<SqliteLoader<'_>> {
         if let Some(f) = v.schema.fields.iter().find(|f| f.name.eq_ignore_ascii_case("_id")) {
-            return Err(StoreError::Invalid(format!("the column name {:?} is reserved for the row id", f.name)));
+            return Err(StoreError::Invalid(format!(
+                "the column name {:?} is reserved for the row id",
+                f.name
+            )));
         }
         self.store_blob(v.sha256, bytes)?;
         let c = &self.conn;
@@ -531,14 +570,21 @@ impl SqlitePublish {
         )?;
         let staging = format!("{id}~{number}");
         let mut cols = vec!["\"_id\" INTEGER PRIMARY KEY".to_owned()];
-        cols.extend(v.schema.fields.iter().map(|f| format!("{} {}", quote_ident(&f.name), sql_type(f.field_type))));
+        cols.extend(
+            v.schema.fields.iter().map(|f| format!("{} {}", quote_ident(&f.name), sql_type(f.field_type))),
+        );
         c.execute_batch(&format!("CREATE TABLE {} ({}) STRICT", quote_ident(&staging), cols.join(", ")))?;
         let names: Vec<String> = v.schema.fields.iter().map(|f| quote_ident(&f.name)).collect();
         let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
         let insert = if names.is_empty() {
             format!("INSERT INTO {} DEFAULT VALUES", quote_ident(&staging))
         } else {
-            format!("INSERT INTO {} ({}) VALUES ({})", quote_ident(&staging), names.join(", "), marks.join(", "))
+            format!(
+                "INSERT INTO {} ({}) VALUES ({})",
+                quote_ident(&staging),
+                names.join(", "),
+                marks.join(", ")
+            )
         };
         self.changed = true;
         let stmt = self.conn.prepare(&insert)?;
@@ -547,7 +593,10 @@ impl SqlitePublish {
 
     pub(crate) fn commit(mut self) -> Result<()> {
         if self.changed {
-            self.conn.execute("UPDATE datasets SET modified = ?2 WHERE id = ?1", params![self.dataset_id, self.now])?;
+            self.conn.execute(
+                "UPDATE datasets SET modified = ?2 WHERE id = ?1",
+                params![self.dataset_id, self.now],
+            )?;
         }
         self.conn.execute_batch("COMMIT")?;
         self.open = false;
@@ -583,7 +632,10 @@ impl SqliteLoader<'_> {
     pub(crate) fn finish(self) -> Result<i64> {
         let SqliteLoader { conn, stmt, id, number, staging, rows } = self;
         drop(stmt);
-        conn.execute("UPDATE versions SET row_count = ?3 WHERE resource_id = ?1 AND number = ?2", params![id, number, rows])?;
+        conn.execute(
+            "UPDATE versions SET row_count = ?3 WHERE resource_id = ?1 AND number = ?2",
+            params![id, number, rows],
+        )?;
         conn.execute_batch(&format!(
             "DROP TABLE IF EXISTS {table}; ALTER TABLE {staging} RENAME TO {table};",
             table = quote_ident(&id),

@@ -84,7 +84,8 @@ const AREAS: &[Area] = &[
 /// # Errors
 /// When a demo file fails to publish (a bug: the demo data ship with the binary).
 pub fn load(store: &Store) -> Result<Vec<String>, PublishError> {
-    let dir = tempfile::tempdir().map_err(|e| PublishError::Invalid(format!("cannot make a temporary folder: {e}")))?;
+    let dir = tempfile::tempdir()
+        .map_err(|e| PublishError::Invalid(format!("cannot make a temporary folder: {e}")))?;
     let mut lines = FIGURES.lines();
     let header = lines.next().unwrap_or_default();
     let mut by_area: BTreeMap<&str, Vec<&str>> = BTreeMap::new();

@@ -95,14 +95,16 @@ fn main() -> std::process::ExitCode {
 fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,citydata=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,citydata=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Command::Check { db } => {
             anyhow::ensure!(db.exists(), "{}: no such database", db.display());
-            let store = Store::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
+            let store =
+                Store::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
             let problems = store.check()?;
             for p in &problems {
                 eprintln!("problem: {p}");
@@ -112,7 +114,18 @@ fn run() -> Result<()> {
             Ok(())
         }
         Command::Serve { db, port, host, no_demo } => serve(&db, &host, port, no_demo),
-        Command::Publish { file, dataset, db, meta, format, resource, sheet, record_path, skip_bad_rows, publisher } => {
+        Command::Publish {
+            file,
+            dataset,
+            db,
+            meta,
+            format,
+            resource,
+            sheet,
+            record_path,
+            skip_bad_rows,
+            publisher,
+        } => {
             let slug = Slug::parse(&dataset)?;
             let meta = meta
                 .map(|p| -> Result<DatasetMeta> {
@@ -125,10 +138,12 @@ fn run() -> Result<()> {
                 format,
                 read: ReadOptions { skip_bad_rows, sheet, record_path, ..ReadOptions::default() },
                 resource,
-                publisher: publisher.unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "cli".to_owned())),
+                publisher: publisher
+                    .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "cli".to_owned())),
                 meta,
             };
-            let store = Store::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
+            let store =
+                Store::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
             let outcomes = publish(&store, &file, &slug, &opts, &Bar::default())?;
             for o in outcomes {
                 for s in &o.skipped {
@@ -168,7 +183,8 @@ fn serve(db: &std::path::Path, host: &str, port: u16, no_demo: bool) -> Result<(
             .await
             .with_context(|| format!("cannot listen on {host}:{port}"))?;
         let addr = listener.local_addr()?;
-        let shown = if addr.ip().is_unspecified() { format!("localhost:{}", addr.port()) } else { addr.to_string() };
+        let shown =
+            if addr.ip().is_unspecified() { format!("localhost:{}", addr.port()) } else { addr.to_string() };
         println!("citydata serving {} at http://{shown}/", db.display());
         let state = citydata_server::AppState { store: Arc::new(store) };
         citydata_server::serve(listener, state, shutdown_signal()).await?;

@@ -253,7 +253,10 @@ type PackageFile = (String, PathBuf, Option<Format>, Option<Schema>);
 
 /// Reads a Frictionless data package: its resources (local paths only) and its metadata, which
 /// `--meta` overrides field by field.
-fn datapackage(path: &Path, over: Option<DatasetMeta>) -> Result<(Vec<PackageFile>, Option<DatasetMeta>), PublishError> {
+fn datapackage(
+    path: &Path,
+    over: Option<DatasetMeta>,
+) -> Result<(Vec<PackageFile>, Option<DatasetMeta>), PublishError> {
     #[derive(serde::Deserialize)]
     struct Package {
         #[serde(default)]
@@ -283,7 +286,8 @@ fn datapackage(path: &Path, over: Option<DatasetMeta>) -> Result<(Vec<PackageFil
     }
     let invalid = |m: String| PublishError::Invalid(format!("{}: {m}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
-    let pkg: Package = serde_json::from_str(&text).map_err(|e| invalid(format!("not a valid data package: {e}")))?;
+    let pkg: Package =
+        serde_json::from_str(&text).map_err(|e| invalid(format!("not a valid data package: {e}")))?;
     if pkg.resources.is_empty() {
         return Err(invalid("the data package has no resources".into()));
     }
@@ -299,16 +303,31 @@ fn datapackage(path: &Path, over: Option<DatasetMeta>) -> Result<(Vec<PackageFil
     for (i, r) in pkg.resources.into_iter().enumerate() {
         let rel = match &r.path {
             serde_json::Value::String(s) => s.clone(),
-            _ => return Err(invalid(format!("resource {} must have one local path (multi-part paths are not supported)", i + 1))),
+            _ => {
+                return Err(invalid(format!(
+                    "resource {} must have one local path (multi-part paths are not supported)",
+                    i + 1
+                )))
+            }
         };
         let rel_path = Path::new(&rel);
-        if rel.contains("://") || rel_path.is_absolute() || rel_path.components().any(|c| c == std::path::Component::ParentDir) {
-            return Err(invalid(format!("resource path {rel:?} must be relative and inside the package's folder")));
+        if rel.contains("://")
+            || rel_path.is_absolute()
+            || rel_path.components().any(|c| c == std::path::Component::ParentDir)
+        {
+            return Err(invalid(format!(
+                "resource path {rel:?} must be relative and inside the package's folder"
+            )));
         }
         let name = r.name.clone().unwrap_or_else(|| {
-            Slug::from_text(rel_path.file_stem().and_then(|s| s.to_str()).unwrap_or(""), &format!("resource-{}", i + 1)).to_string()
+            Slug::from_text(
+                rel_path.file_stem().and_then(|s| s.to_str()).unwrap_or(""),
+                &format!("resource-{}", i + 1),
+            )
+            .to_string()
         });
-        let format = r.format.as_deref().map(Format::parse).transpose().map_err(|e| invalid(e.to_string()))?;
+        let format =
+            r.format.as_deref().map(Format::parse).transpose().map_err(|e| invalid(e.to_string()))?;
         let rm = meta.resources.entry(name.clone()).or_default();
         rm.title = r.title.unwrap_or_default();
         rm.description = r.description.unwrap_or_default();
@@ -429,7 +448,8 @@ fn load_rows(
             }
         }
         drop(rx);
-        let read = reader.join().map_err(|_| LoadError::Format(FormatError::file("the reader thread panicked")))?;
+        let read =
+            reader.join().map_err(|_| LoadError::Format(FormatError::file("the reader thread panicked")))?;
         match store_error {
             Some(e) => Err(LoadError::Store(e)),
             None => read.map_err(LoadError::Format),

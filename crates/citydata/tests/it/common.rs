@@ -25,7 +25,11 @@ pub fn ok(dir: &Path, args: &[&str]) -> String {
 /// Runs `citydata ARGS`, failing the test if it succeeds; returns standard error.
 pub fn fails(dir: &Path, args: &[&str]) -> String {
     let out = run(dir, args);
-    assert!(!out.status.success(), "citydata {args:?} should have failed: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "citydata {args:?} should have failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 

@@ -15,7 +15,15 @@ fn big_csv(rows: usize) -> String {
     let mut s = String::with_capacity(rows * 48);
     s.push_str("id,district,reading,date\n");
     for i in 0..rows {
-        let _ = writeln!(s, "{i},District {},{}.{},{:02}/{:02}/2024", i % 18, i % 997, i % 10, 1 + i % 28, 1 + i % 12);
+        let _ = writeln!(
+            s,
+            "{i},District {},{}.{},{:02}/{:02}/2024",
+            i % 18,
+            i % 997,
+            i % 10,
+            1 + i % 28,
+            1 + i % 12
+        );
     }
     s
 }

@@ -1,7 +1,11 @@
 //! Integration tests of the `citydata` binary: each test runs the real command in a temporary
 //! folder, and servers on a free port that the test stops.
 
+// Test helpers may panic on failure: that is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 mod crash;
 mod publish;
 mod serve;
+mod tidy;

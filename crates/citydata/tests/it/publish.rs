@@ -24,7 +24,19 @@ fn publish_then_read_back_over_http() {
     let d = dir.path();
     write(d, "facilities.csv", CSV);
     write(d, "meta.json", META);
-    let out = ok(d, &["publish", "facilities.csv", "--dataset", "district-facilities", "--meta", "meta.json", "--db", "t.db"]);
+    let out = ok(
+        d,
+        &[
+            "publish",
+            "facilities.csv",
+            "--dataset",
+            "district-facilities",
+            "--meta",
+            "meta.json",
+            "--db",
+            "t.db",
+        ],
+    );
     assert!(out.contains("version 1: 3 rows, 6 columns (csv, utf-8-sig)"), "{out}");
 
     let server = Server::start(d, &["--db", "t.db", "--no-demo"]);
@@ -44,7 +56,14 @@ fn publish_then_read_back_over_http() {
         .collect();
     assert_eq!(
         types,
-        ["地區 District:string", "設施數目 Facilities:integer", "面積 Area:number", "開放 Open:boolean", "日期 Date:date", "備註 Note:string"]
+        [
+            "地區 District:string",
+            "設施數目 Facilities:integer",
+            "面積 Area:number",
+            "開放 Open:boolean",
+            "日期 Date:date",
+            "備註 Note:string"
+        ]
     );
     assert_eq!(res["schema"]["fields"][2]["groupChar"], ",");
     assert_eq!(res["schema"]["fields"][4]["format"], "%d/%m/%Y");
@@ -93,8 +112,10 @@ fn every_format_and_encoding() {
     let d = dir.path();
     // "地區,人口 / 油尖旺 / 深水埗" in Big5-HKSCS; 埗 (0x96F5) is an HKSCS character outside plain Big5.
     let big5 = b"\xa6a\xb0\xcf,\xa4H\xa4f\n\xaao\xa6y\xa9\xf4,318522\n\xb2`\xa4\xf4\x96\xf5,431090\n";
-    let utf16: Vec<u8> =
-        [0xFF, 0xFE].into_iter().chain("名稱\t數目\n公園\t1,234\n".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain("名稱\t數目\n公園\t1,234\n".encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
     let utf16be: Vec<u8> =
         [0xFE, 0xFF].into_iter().chain("a;b\n1;x\n".encode_utf16().flat_map(u16::to_be_bytes)).collect();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -112,7 +133,8 @@ fn every_format_and_encoding() {
     }
     let server = Server::start(d, &["--db", "t.db", "--no-demo"]);
     let ds = server.json("/api/v1/datasets/formats");
-    let find = |name: &str| ds["resources"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap().clone();
+    let find =
+        |name: &str| ds["resources"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap().clone();
     assert_eq!(find("big5")["schema"]["fields"][0]["name"], "地區");
     assert_eq!(find("big5")["schema"]["fields"][1]["type"], "integer");
     assert_eq!(find("pts")["schema"]["fields"][1]["type"], "geojson");
@@ -132,11 +154,16 @@ fn schema_override_and_datapackage() {
     write(d, "meta.json", r#"{"title":"Codes","schema":{"fields":[{"name":"code","type":"string"}]}}"#);
     ok(d, &["publish", "codes.csv", "--dataset", "codes", "--meta", "meta.json", "--db", "t.db"]);
     write(d, "bad-meta.json", r#"{"schema":{"fields":[{"name":"nope","type":"string"}]}}"#);
-    let err = fails(d, &["publish", "codes.csv", "--dataset", "codes2", "--meta", "bad-meta.json", "--db", "t.db"]);
+    let err =
+        fails(d, &["publish", "codes.csv", "--dataset", "codes2", "--meta", "bad-meta.json", "--db", "t.db"]);
     assert!(err.contains("columns the file does not have: nope"), "{err}");
     write(d, "typed.json", r#"{"schema":{"fields":[{"name":"name","type":"integer"}]}}"#);
-    let err = fails(d, &["publish", "codes.csv", "--dataset", "codes3", "--meta", "typed.json", "--db", "t.db"]);
-    assert!(err.contains("codes.csv: line 2 (record 1): column \"name\": expected an integer, found \"a\""), "{err}");
+    let err =
+        fails(d, &["publish", "codes.csv", "--dataset", "codes3", "--meta", "typed.json", "--db", "t.db"]);
+    assert!(
+        err.contains("codes.csv: line 2 (record 1): column \"name\": expected an integer, found \"a\""),
+        "{err}"
+    );
 
     std::fs::create_dir(d.join("pkg")).unwrap();
     write(d, "pkg/districts.csv", "name,population\nWan Chai,166695\n");
@@ -152,7 +179,10 @@ fn schema_override_and_datapackage() {
     let out = ok(d, &["publish", "pkg/datapackage.json", "--dataset", "hk", "--db", "t.db"]);
     assert!(out.contains("hk/districts: version 1") && out.contains("hk/halls: version 1"), "{out}");
     write(d, "pkg/evil.json", r#"{"resources":[{"path":"../codes.csv"}]}"#);
-    let err = fails(d, &["publish", "pkg/evil.json", "--format", "datapackage", "--dataset", "evil", "--db", "t.db"]);
+    let err = fails(
+        d,
+        &["publish", "pkg/evil.json", "--format", "datapackage", "--dataset", "evil", "--db", "t.db"],
+    );
     assert!(err.contains("must be relative and inside the package's folder"), "{err}");
 
     let server = Server::start(d, &["--db", "t.db", "--no-demo"]);
@@ -179,7 +209,9 @@ fn bad_input_changes_nothing() {
 
     let bomb = format!(
         "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">{}]><r><x>&lol9;</x></r>",
-        (1..10).map(|i| format!("<!ENTITY lol{i} \"{}\">", format!("&lol{};", i - 1).repeat(10))).collect::<String>()
+        (1..10)
+            .map(|i| format!("<!ENTITY lol{i} \"{}\">", format!("&lol{};", i - 1).repeat(10)))
+            .collect::<String>()
     );
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty.csv", b"".to_vec(), "empty.csv: the file is empty"),
@@ -211,10 +243,25 @@ fn bad_input_changes_nothing() {
 
     // With --skip-bad-rows the ragged rows are reported, line by line, and the rest is published.
     write(d, "ragged2.csv", "a,b\n1,2\n3,4,5\n6\n7,8\n");
-    let out = crate::common::run(d, &["publish", "ragged2.csv", "--dataset", "ds", "--resource", "data", "--skip-bad-rows", "--db", "t.db"]);
+    let out = crate::common::run(
+        d,
+        &[
+            "publish",
+            "ragged2.csv",
+            "--dataset",
+            "ds",
+            "--resource",
+            "data",
+            "--skip-bad-rows",
+            "--db",
+            "t.db",
+        ],
+    );
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("skipped line 3 (record 2): expected 2 fields as in the header, found 3"), "{err}");
     assert!(err.contains("skipped line 4"), "{err}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("version 2: 2 rows, 2 columns (csv, utf-8), 21 bytes"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("version 2: 2 rows, 2 columns (csv, utf-8), 21 bytes")
+    );
 }

@@ -8,7 +8,8 @@ fn serve_loads_the_demo_and_stops_cleanly_on_sigterm() {
     let mut server = Server::start(dir.path(), &[]);
     assert!(dir.path().join("citydata.db").exists(), "--db defaults to citydata.db in the working directory");
     let list = server.json("/api/v1/datasets");
-    let slugs: Vec<&str> = list["datasets"].as_array().unwrap().iter().map(|d| d["slug"].as_str().unwrap()).collect();
+    let slugs: Vec<&str> =
+        list["datasets"].as_array().unwrap().iter().map(|d| d["slug"].as_str().unwrap()).collect();
     assert!(slugs.len() >= 5, "{slugs:?}");
     assert!(slugs.contains(&"smart-city"));
     let d = server.json("/api/v1/datasets/smart-city");
