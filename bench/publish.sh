@@ -111,7 +111,7 @@ measure() {
     # Size of the database with any WAL left beside it.
     local bytes
     bytes=$(file_bytes "$db" "$db-wal")
-    log "$(printf '%-16s %7s s %6d MB RSS %5d MB db  %s rows  %s' "$tool" "$secs" $((kib / 1024)) $((bytes / 1048576)) "$rows" "$types")"
+    log "$(printf '%-16s %7s s %6d MB RSS %5d MB db  %s rows  %s' "$tool" "$secs" $(((kib + 512) / 1024)) $(((bytes + 524288) / 1048576)) "$rows" "$types")"
     echo "$tool $secs $kib $bytes" >>"$results"
     rm -f "$db" "$db-wal" "$db-shm" "$db-journal"
 }

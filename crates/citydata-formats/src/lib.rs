@@ -328,26 +328,94 @@ pub struct Scan {
     pub skipped: Vec<Skipped>,
 }
 
-/// First pass: reads every record and infers each column's type.
+/// One cell in a [`CellBatch`], its text kept in the batch's buffer.
+#[derive(Clone, Copy)]
+enum Slot {
+    Text(usize, usize),
+    Int(i64),
+    Num(f64),
+    Bool(bool),
+    Geometry(usize, usize),
+}
+
+/// Cells on their way from the reading thread to the inferring one: `(column, cell)` pairs with
+/// their texts in one buffer, so a batch costs a few allocations, not one per cell.
+#[derive(Default)]
+struct CellBatch {
+    cells: Vec<(usize, Slot)>,
+    text: String,
+}
+
+impl CellBatch {
+    fn push_text(&mut self, t: &str) -> (usize, usize) {
+        let a = self.text.len();
+        self.text.push_str(t);
+        (a, self.text.len())
+    }
+}
+
+const SCAN_BATCH_CELLS: usize = 1 << 14;
+
+/// First pass: reads every record and infers each column's type. Reading runs on its own thread
+/// and inference on this one, so that the two cores share the work.
 ///
 /// # Errors
 /// Malformed input, or a file without any column.
 pub fn scan(source: &Source, progress: Arc<Progress>) -> Result<Scan, FormatError> {
-    let mut reader = source.reader(progress.clone())?;
-    let mut columns = Columns::default();
-    let mut skipped = Vec::new();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<CellBatch>(8);
     let mut inference: Vec<Inference> = Vec::new();
-    let mut rows = 0u64;
-    reader.read(&mut columns, &mut skipped, &mut |_, cells| {
-        if inference.len() < cells.len() {
-            inference.resize_with(cells.len(), Inference::default);
+    let (columns, skipped, rows) = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut reader = source.reader(progress.clone())?;
+            let mut columns = Columns::default();
+            let mut skipped = Vec::new();
+            let mut rows = 0u64;
+            let mut batch = CellBatch::default();
+            reader.read(&mut columns, &mut skipped, &mut |_, cells| {
+                for (i, cell) in cells.iter().enumerate() {
+                    let slot = match cell {
+                        Cell::Null => continue,
+                        Cell::Text(t) => {
+                            let (a, b) = batch.push_text(t);
+                            Slot::Text(a, b)
+                        }
+                        Cell::Geometry(t) => {
+                            let (a, b) = batch.push_text(t);
+                            Slot::Geometry(a, b)
+                        }
+                        Cell::Int(v) => Slot::Int(*v),
+                        Cell::Num(v) => Slot::Num(*v),
+                        Cell::Bool(v) => Slot::Bool(*v),
+                    };
+                    batch.cells.push((i, slot));
+                }
+                rows += 1;
+                progress.records.store(rows, Ordering::Relaxed);
+                if batch.cells.len() >= SCAN_BATCH_CELLS {
+                    tx.send(std::mem::take(&mut batch))
+                        .map_err(|_| FormatError::file("inference stopped"))?;
+                }
+                Ok(())
+            })?;
+            let _ = tx.send(batch);
+            Ok::<_, FormatError>((columns, skipped, rows))
+        });
+        for batch in &rx {
+            for &(i, slot) in &batch.cells {
+                if inference.len() <= i {
+                    inference.resize_with(i + 1, Inference::default);
+                }
+                let cell = match slot {
+                    Slot::Text(a, b) => Cell::Text(Cow::Borrowed(&batch.text[a..b])),
+                    Slot::Geometry(a, b) => Cell::Geometry(Cow::Borrowed(&batch.text[a..b])),
+                    Slot::Int(v) => Cell::Int(v),
+                    Slot::Num(v) => Cell::Num(v),
+                    Slot::Bool(v) => Cell::Bool(v),
+                };
+                inference[i].add(&cell);
+            }
         }
-        for (inf, cell) in inference.iter_mut().zip(cells) {
-            inf.add(cell);
-        }
-        rows += 1;
-        progress.records.store(rows, Ordering::Relaxed);
-        Ok(())
+        reader.join().map_err(|_| FormatError::file("the reading thread panicked"))?
     })?;
     if columns.is_empty() {
         return Err(FormatError::file("no columns found: the file holds no header and no records"));
