@@ -212,6 +212,22 @@ impl Store {
         self.backend.dataset(slug)
     }
 
+    /// The slug of the dataset that holds resource `id` (the resource's UUID).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn dataset_of_resource(&self, id: &str) -> Result<Option<String>> {
+        self.backend.dataset_of_resource(id)
+    }
+
+    /// Every organisation with the number of its datasets, by slug.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn organizations(&self) -> Result<Vec<(Organization, u64)>> {
+        self.backend.organizations()
+    }
+
     /// Streams the original bytes with hash `sha256` into `out`; false when there is no such blob.
     ///
     /// # Errors

@@ -301,6 +301,35 @@ impl SqliteStore {
         })
     }
 
+    pub(crate) fn dataset_of_resource(&self, id: &str) -> Result<Option<String>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT d.slug FROM resources r JOIN datasets d ON d.id = r.dataset_id WHERE r.id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    pub(crate) fn organizations(&self) -> Result<Vec<(Organization, u64)>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT o.slug, o.title, (SELECT COUNT(*) FROM datasets d WHERE d.organization_id = o.id)
+                 FROM organizations o ORDER BY o.slug",
+            )?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        Organization { slug: r.get(0)?, title: from_json(&r.get::<_, String>(1)?) },
+                        r.get::<_, i64>(2)?.unsigned_abs(),
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
     pub(crate) fn blob_size(&self, sha256: &str) -> Result<Option<i64>> {
         self.read(|c| {
             Ok(c.query_row("SELECT size FROM blobs WHERE sha256 = ?1", [sha256], |r| r.get(0)).optional()?)
