@@ -7,6 +7,7 @@
 //! **Architecture Invariant:** the server knows the store's interface only, never the database
 //! behind it; the JSON shapes of each API live in its own module, not in the store or the model.
 
+mod ckan;
 mod error;
 mod native;
 mod pages;
@@ -48,6 +49,8 @@ pub fn app(state: AppState) -> Router {
             get(native::download),
         )
         .route("/api/v1/blobs/{sha256}", get(native::blob))
+        .route("/api/3/action/{name}", get(ckan::action).post(ckan::action))
+        .route("/api/action/{name}", get(ckan::action).post(ckan::action))
         .fallback(error::not_found)
         .layer(CorsLayer::permissive())
         .layer(TimeoutLayer::with_status_code(

@@ -50,6 +50,25 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// The stable UUID of the dataset `slug` (name-based, so it never changes and needs no lookup).
+#[must_use]
+pub fn dataset_id(slug: &str) -> String {
+    name_uuid(&["citydata-dataset", slug])
+}
+
+/// A name-based UUID (version 5 layout, SHA-256 of the parts joined by NUL).
+#[must_use]
+pub fn name_uuid(parts: &[&str]) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(parts.join("\0").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    b[6] = (b[6] & 0x0f) | 0x50; // version 5 layout (name-based)
+    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+    let x = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &x[..8], &x[8..12], &x[12..16], &x[16..20], &x[20..])
+}
+
 /// Result of store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -117,6 +136,8 @@ impl Resource {
 /// A dataset with its metadata and resources.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
+    /// Stable id (a UUID derived from the slug, as CKAN package ids are UUIDs).
+    pub id: String,
     /// Its slug.
     pub slug: String,
     /// Metadata as last published.

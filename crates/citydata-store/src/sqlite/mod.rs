@@ -86,13 +86,7 @@ fn from_json<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
 /// A UUID-shaped id derived from the dataset and resource names, so a resource keeps its id across
 /// versions and across rebuilds of the demo.
 fn resource_uuid(dataset: &str, name: &str) -> String {
-    let h = Sha256::digest(format!("citydata-resource\0{dataset}\0{name}").as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&h[..16]);
-    b[6] = (b[6] & 0x0f) | 0x50; // version 5 layout (name-based)
-    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
-    let x = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &x[..8], &x[8..12], &x[12..16], &x[16..20], &x[20..])
+    crate::name_uuid(&["citydata-resource", dataset, name])
 }
 
 fn sql_type(t: FieldType) -> &'static str {
@@ -291,6 +285,7 @@ impl SqliteStore {
                     .collect::<Result<Vec<_>, _>>()?;
             }
             Ok(Some(Dataset {
+                id: crate::dataset_id(slug),
                 slug: slug.to_owned(),
                 meta: from_json(&meta),
                 organization: org_slug.map(|s| Organization { slug: s, title: from_json(&org_title.unwrap_or_default()) }),

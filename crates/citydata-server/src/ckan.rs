@@ -1,0 +1,785 @@
+//! The CKAN Action API v3, as DATA.GOV.HK (a CKAN site) serves it and as CKAN clients (`ckanapi`,
+//! harvesters, scripts) expect it.
+//!
+//! Every action answers at `/api/3/action/{name}` and `/api/action/{name}` (the path `ckanapi`
+//! calls), to GET with a query string and POST with a JSON body, never redirected. Answers use
+//! CKAN's envelope `{"help", "success", "result"}`; errors use CKAN's shapes (`error.__type`:
+//! `Validation Error` with 409 and messages per field, `Not Found Error` with 404, `Authorization
+//! Error` with 403, `Bad Request` with 400), which clients turn back into their exceptions.
+//!
+//! The dictionaries (package, resource, organization, tag, group, activity) are built here from
+//! the store's types: CKAN's wire shapes stay in this module. Themes are served as CKAN groups.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use citydata_model::LangText;
+use citydata_store::{Dataset, Organization, Resource, Store, StoreError};
+use serde_json::{json, Map, Value as Json};
+
+use crate::AppState;
+
+/// The CKAN version whose Action API this module follows.
+const CKAN_API_VERSION: &str = "2.10";
+
+/// Actions that change the catalogue: publishing goes through `citydata publish` (and later the
+/// publish API with a token), so through this API they are refused as CKAN refuses an anonymous
+/// caller.
+const WRITE_ACTIONS: &[&str] = &[
+    "package_create",
+    "package_update",
+    "package_patch",
+    "package_delete",
+    "resource_create",
+    "resource_update",
+    "resource_patch",
+    "resource_delete",
+    "organization_create",
+    "organization_update",
+    "organization_delete",
+    "group_create",
+    "group_update",
+    "group_delete",
+    "datastore_create",
+    "datastore_upsert",
+    "datastore_delete",
+    "member_create",
+    "user_create",
+];
+
+/// The parameters of one call: the query string and the JSON body, merged (the body wins).
+pub(crate) struct Params(Map<String, Json>);
+
+/// A CKAN error, turned into CKAN's error shape by [`CkanError::into_response`].
+#[derive(Debug)]
+pub(crate) enum CkanError {
+    /// 404 `Not Found Error`.
+    NotFound(String),
+    /// 409 `Validation Error` with messages per field.
+    Validation(BTreeMap<String, Vec<String>>),
+    /// 403 `Authorization Error`.
+    Authorization(String),
+    /// 400 `Bad Request`.
+    BadRequest(String),
+    /// 500, logged; the client gets a generic message.
+    Internal(String),
+}
+
+impl CkanError {
+    fn field(name: &str, message: impl Into<String>) -> Self {
+        CkanError::Validation(BTreeMap::from([(name.to_owned(), vec![message.into()])]))
+    }
+}
+
+impl From<StoreError> for CkanError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => CkanError::NotFound(format!("{what} not found")),
+            StoreError::Invalid(m) => CkanError::BadRequest(m),
+            other => CkanError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for CkanError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        CkanError::Internal(e.to_string())
+    }
+}
+
+/// What a call answers: its result, or an error; `help` is added around either.
+struct Answer {
+    help: String,
+    result: Result<Json, CkanError>,
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let (status, body) = match self.result {
+            Ok(result) => (StatusCode::OK, json!({ "help": self.help, "success": true, "result": result })),
+            Err(e) => {
+                let (status, error) = match e {
+                    CkanError::NotFound(m) => (
+                        StatusCode::NOT_FOUND,
+                        json!({ "__type": "Not Found Error", "message": format!("Not found: {m}") }),
+                    ),
+                    CkanError::Validation(fields) => {
+                        let mut err: Map<String, Json> =
+                            fields.into_iter().map(|(k, v)| (k, json!(v))).collect();
+                        err.insert("__type".into(), json!("Validation Error"));
+                        (StatusCode::CONFLICT, Json::Object(err))
+                    }
+                    CkanError::Authorization(m) => (
+                        StatusCode::FORBIDDEN,
+                        json!({ "__type": "Authorization Error", "message": format!("Access denied: {m}") }),
+                    ),
+                    CkanError::BadRequest(m) => (
+                        StatusCode::BAD_REQUEST,
+                        json!({ "__type": "Bad Request", "message": format!("Bad request - {m}") }),
+                    ),
+                    CkanError::Internal(cause) => {
+                        tracing::error!(%cause, "internal error in a CKAN action");
+                        (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            json!({ "__type": "Internal Error", "message": "internal error; it has been logged" }),
+                        )
+                    }
+                };
+                (status, json!({ "help": self.help, "success": false, "error": error }))
+            }
+        };
+        let mut resp = (status, axum::Json(body)).into_response();
+        resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-cache"));
+        resp
+    }
+}
+
+/// The site's base URL as the client reached it (for `help` and resource URLs).
+pub(crate) fn base_url(headers: &HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
+impl Params {
+    fn parse(
+        query: Option<&str>,
+        method: &Method,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Self, CkanError> {
+        let mut map = Map::new();
+        for (k, v) in form_urlencoded(query.unwrap_or("")) {
+            map.insert(k, Json::String(v));
+        }
+        if *method == Method::POST && !body.iter().all(u8::is_ascii_whitespace) {
+            let form = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|h| h.to_str().ok())
+                .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+            if form {
+                for (k, v) in form_urlencoded(&String::from_utf8_lossy(body)) {
+                    map.insert(k, Json::String(v));
+                }
+            } else {
+                match serde_json::from_slice::<Json>(body) {
+                    Ok(Json::Object(o)) => map.extend(o),
+                    Ok(_) => {
+                        return Err(CkanError::BadRequest(
+                            "JSON Error: the body must be a JSON object".into(),
+                        ))
+                    }
+                    Err(e) => return Err(CkanError::BadRequest(format!("JSON Error: {e}"))),
+                }
+            }
+        }
+        Ok(Self(map))
+    }
+
+    /// A text parameter; numbers are accepted as their text.
+    fn str(&self, name: &str) -> Option<String> {
+        match self.0.get(name)? {
+            Json::String(s) => Some(s.clone()),
+            Json::Number(n) => Some(n.to_string()),
+            Json::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    fn required(&self, name: &str) -> Result<String, CkanError> {
+        match self.str(name) {
+            Some(s) if !s.trim().is_empty() => Ok(s),
+            _ => Err(CkanError::field(name, "Missing value")),
+        }
+    }
+
+    /// A non-negative integer parameter, with CKAN's messages.
+    fn uint(&self, name: &str, default: u64, max: Option<u64>) -> Result<u64, CkanError> {
+        let v = match self.0.get(name) {
+            None | Some(Json::Null) => return Ok(default),
+            Some(Json::Number(n)) => {
+                n.as_u64().ok_or_else(|| CkanError::field(name, "Must be a natural number"))?
+            }
+            Some(Json::String(s)) if s.is_empty() => return Ok(default),
+            Some(Json::String(s)) => {
+                s.trim().parse().map_err(|_| CkanError::field(name, "Invalid integer"))?
+            }
+            Some(_) => return Err(CkanError::field(name, "Invalid integer")),
+        };
+        match max {
+            Some(m) if v > m => Err(CkanError::field(name, format!("Must be less than or equal to {m}"))),
+            _ => Ok(v),
+        }
+    }
+
+    fn bool(&self, name: &str, default: bool) -> Result<bool, CkanError> {
+        match self.0.get(name) {
+            None | Some(Json::Null) => Ok(default),
+            Some(Json::Bool(b)) => Ok(*b),
+            Some(Json::String(s)) => match s.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" | "" => Ok(false),
+                _ => Err(CkanError::field(name, "Must be a boolean")),
+            },
+            Some(Json::Number(n)) => Ok(n.as_i64() != Some(0)),
+            Some(_) => Err(CkanError::field(name, "Must be a boolean")),
+        }
+    }
+
+    /// A list parameter: a JSON array, or a text holding one (CKAN's GET habit), or one value.
+    fn list(&self, name: &str) -> Result<Vec<String>, CkanError> {
+        let item = |v: &Json| match v {
+            Json::String(s) => Ok(s.clone()),
+            Json::Number(n) => Ok(n.to_string()),
+            _ => Err(CkanError::field(name, "Must be a list of strings")),
+        };
+        match self.0.get(name) {
+            None | Some(Json::Null) => Ok(Vec::new()),
+            Some(Json::Array(a)) => a.iter().map(item).collect(),
+            Some(Json::String(s)) if s.trim_start().starts_with('[') => {
+                match serde_json::from_str::<Json>(s) {
+                    Ok(Json::Array(a)) => a.iter().map(item).collect(),
+                    _ => Err(CkanError::field(name, "Must be a JSON list of strings")),
+                }
+            }
+            Some(Json::String(s)) if s.is_empty() => Ok(Vec::new()),
+            Some(v) => Ok(vec![item(v)?]),
+        }
+    }
+}
+
+/// Decodes `a=1&b=x+y` pairs.
+fn form_urlencoded(q: &str) -> Vec<(String, String)> {
+    fn decode(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < b.len() => {
+                    match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                        Ok(v) => {
+                            out.push(v);
+                            i += 2;
+                        }
+                        Err(_) => out.push(b'%'),
+                    }
+                }
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect()
+}
+
+/// `GET|POST /api/3/action/{name}` and `/api/action/{name}`.
+pub(crate) async fn action(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let base = base_url(&headers);
+    let help = format!("{base}/api/3/action/help_show?name={name}");
+    let result = match Params::parse(query.as_deref(), &method, &headers, &body) {
+        Err(e) => Err(e),
+        Ok(p) => {
+            let store = s.store.clone();
+            tokio::task::spawn_blocking(move || dispatch(&store, &name, &p, &base))
+                .await
+                .unwrap_or_else(|e| Err(e.into()))
+        }
+    };
+    Answer { help, result }.into_response()
+}
+
+/// The actions this server knows, for `help_show` and the error for unknown names.
+const ACTIONS: &[&str] = &[
+    "status_show",
+    "site_read",
+    "help_show",
+    "package_list",
+    "current_package_list_with_resources",
+    "package_search",
+    "package_show",
+    "resource_show",
+    "organization_list",
+    "organization_show",
+    "tag_list",
+    "tag_show",
+    "group_list",
+    "group_show",
+    "package_activity_list",
+    "license_list",
+];
+
+fn dispatch(store: &Store, name: &str, p: &Params, base: &str) -> Result<Json, CkanError> {
+    let ctx = Ctx { store, base };
+    match name {
+        "status_show" => Ok(json!({
+            "ckan_version": CKAN_API_VERSION,
+            "site_title": "citydata",
+            "site_description": "Open city data",
+            "site_url": base,
+            "locale_default": "en",
+            "extensions": ["datastore", "dcat", "activity"],
+            "citydata_version": env!("CARGO_PKG_VERSION"),
+        })),
+        "site_read" => Ok(json!(true)),
+        "help_show" => {
+            let n = p.required("name")?;
+            if ACTIONS.contains(&n.as_str()) {
+                Ok(json!(format!("{n}: see the CKAN Action API documentation; served by citydata")))
+            } else {
+                Err(CkanError::NotFound(format!("action {n}")))
+            }
+        }
+        "package_list" => package_list(&ctx, p),
+        "current_package_list_with_resources" => {
+            let names = ctx.paged_slugs(p)?;
+            names.iter().map(|n| ctx.package(n)).collect::<Result<Vec<_>, _>>().map(Json::Array)
+        }
+        "package_show" => ctx.package(&p.required("id")?),
+        "resource_show" => resource_show(&ctx, p),
+        "organization_list" => organization_list(&ctx, p),
+        "organization_show" => organization_show(&ctx, p),
+        "tag_list" => tag_list(&ctx, p),
+        "tag_show" => {
+            let id = p.required("id")?;
+            let (tags, _) = ctx.collect(|d| d.meta.tags.clone())?;
+            if tags.contains_key(&id) {
+                Ok(tag_json(&id))
+            } else {
+                Err(CkanError::NotFound(format!("tag {id}")))
+            }
+        }
+        "group_list" => group_list(&ctx, p),
+        "group_show" => group_show(&ctx, p),
+        "package_activity_list" => package_activity_list(&ctx, p),
+        "license_list" => {
+            let (licenses, _) = ctx.collect(|d| d.meta.license.iter().cloned().collect())?;
+            Ok(Json::Array(licenses.keys().map(|l| license_json(l)).collect()))
+        }
+        w if WRITE_ACTIONS.contains(&w) => Err(CkanError::Authorization(format!(
+            "{w} needs a publisher's token; this server takes none yet"
+        ))),
+        other => Err(CkanError::BadRequest(format!("Action name not known: {other}"))),
+    }
+}
+
+/// Values (tags, themes, ...) with the slugs of the datasets that have each.
+type ValueIndex = BTreeMap<String, Vec<String>>;
+
+struct Ctx<'a> {
+    store: &'a Store,
+    base: &'a str,
+}
+
+impl Ctx<'_> {
+    /// The dataset named by a slug or by its id.
+    fn dataset(&self, id_or_name: &str) -> Result<Dataset, CkanError> {
+        if let Some(d) = self.store.dataset(id_or_name)? {
+            return Ok(d);
+        }
+        if id_or_name.len() == 36 {
+            for slug in self.store.dataset_slugs()? {
+                if citydata_store::dataset_id(&slug) == id_or_name {
+                    if let Some(d) = self.store.dataset(&slug)? {
+                        return Ok(d);
+                    }
+                }
+            }
+        }
+        Err(CkanError::NotFound(format!("dataset {id_or_name:?}")))
+    }
+
+    fn package(&self, id_or_name: &str) -> Result<Json, CkanError> {
+        Ok(package_json(&self.dataset(id_or_name)?, self.base))
+    }
+
+    fn paged_slugs(&self, p: &Params) -> Result<Vec<String>, CkanError> {
+        let slugs = self.store.dataset_slugs()?;
+        let offset = usize::try_from(p.uint("offset", 0, None)?).unwrap_or(usize::MAX);
+        let limit = usize::try_from(p.uint("limit", u64::MAX, None)?).unwrap_or(usize::MAX);
+        Ok(slugs.into_iter().skip(offset).take(limit).collect())
+    }
+
+    /// Every value `f` gives over all datasets, with the slugs of the datasets giving each.
+    fn collect(&self, f: impl Fn(&Dataset) -> Vec<String>) -> Result<(ValueIndex, Vec<Dataset>), CkanError> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut all = Vec::new();
+        for slug in self.store.dataset_slugs()? {
+            if let Some(d) = self.store.dataset(&slug)? {
+                for v in f(&d) {
+                    out.entry(v).or_default().push(slug.clone());
+                }
+                all.push(d);
+            }
+        }
+        Ok((out, all))
+    }
+}
+
+fn package_list(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
+    Ok(json!(ctx.paged_slugs(p)?))
+}
+
+/// CKAN's timestamps: ISO 8601 in UTC without a zone designator, microseconds.
+pub(crate) fn ckan_time(rfc3339: &str) -> String {
+    let t = rfc3339.trim_end_matches('Z');
+    let (secs, frac) = t.split_once('.').unwrap_or((t, ""));
+    let mut micros: String = frac.chars().take_while(char::is_ascii_digit).take(6).collect();
+    while micros.len() < 6 {
+        micros.push('0');
+    }
+    format!("{secs}.{micros}")
+}
+
+fn text(t: &LangText) -> String {
+    t.best().unwrap_or_default().to_owned()
+}
+
+/// A language map with CKAN's (ckanext-fluent) keys: `en`, `zh_Hant`, `zh_Hans`.
+fn translated(t: &LangText) -> Json {
+    Json::Object(t.0.iter().map(|(k, v)| (k.replace('-', "_"), json!(v))).collect())
+}
+
+fn tag_json(name: &str) -> Json {
+    json!({
+        "id": citydata_store::name_uuid(&["citydata-tag", name]),
+        "name": name,
+        "display_name": name,
+        "state": "active",
+        "vocabulary_id": null,
+    })
+}
+
+fn license_json(license: &str) -> Json {
+    json!({
+        "id": license,
+        "title": license,
+        "url": "",
+        "status": "active",
+        "od_conformance": "approved",
+        "is_okd_compliant": true,
+    })
+}
+
+fn organization_json(o: &Organization, count: Option<u64>) -> Json {
+    let mut out = json!({
+        "id": citydata_store::name_uuid(&["citydata-organization", &o.slug]),
+        "name": o.slug,
+        "title": text(&o.title),
+        "title_translated": translated(&o.title),
+        "display_name": text(&o.title),
+        "description": "",
+        "image_url": "",
+        "image_display_url": "",
+        "type": "organization",
+        "is_organization": true,
+        "approval_status": "approved",
+        "state": "active",
+    });
+    if let Some(n) = count {
+        out["package_count"] = json!(n);
+    }
+    out
+}
+
+fn group_json(theme: &str, count: Option<usize>) -> Json {
+    let mut out = json!({
+        "id": citydata_store::name_uuid(&["citydata-group", theme]),
+        "name": theme,
+        "title": theme,
+        "display_name": theme,
+        "description": "",
+        "image_url": "",
+        "image_display_url": "",
+        "type": "group",
+        "is_organization": false,
+        "approval_status": "approved",
+        "state": "active",
+    });
+    if let Some(n) = count {
+        out["package_count"] = json!(n);
+    }
+    out
+}
+
+fn resource_json(d: &Dataset, r: &Resource, position: usize, base: &str) -> Json {
+    let cur = r.current();
+    let title = if r.title.is_empty() { r.name.clone() } else { text(&r.title) };
+    json!({
+        "id": r.id,
+        "package_id": d.id,
+        "name": title,
+        "name_translated": translated(&r.title),
+        "description": text(&r.description),
+        "format": cur.map(|v| v.format.to_ascii_uppercase()),
+        "mimetype": cur.map(|v| v.media_type.clone()),
+        "url": cur.map(|v| format!("{base}/api/v1/datasets/{}/resources/{}/versions/{}/download", d.slug, r.name, v.number)),
+        "size": cur.map(|v| v.bytes),
+        "hash": cur.map(|v| format!("sha256:{}", v.sha256)),
+        "created": cur.and(r.versions.first()).map(|v| ckan_time(&v.created)),
+        "last_modified": cur.map(|v| ckan_time(&v.created)),
+        "metadata_modified": cur.map(|v| ckan_time(&v.created)),
+        "position": position,
+        "state": "active",
+        "datastore_active": cur.is_some(),
+        "url_type": null,
+        "resource_type": null,
+        "citydata_name": r.name,
+        "citydata_version": cur.map(|v| v.number),
+        "citydata_row_count": cur.map(|v| v.row_count),
+    })
+}
+
+/// A CKAN package dictionary.
+pub(crate) fn package_json(d: &Dataset, base: &str) -> Json {
+    let m = &d.meta;
+    let tags: Vec<Json> = m.tags.iter().map(|t| tag_json(t)).collect();
+    let groups: Vec<Json> = m.theme.iter().map(|t| group_json(t, None)).collect();
+    let resources: Vec<Json> =
+        d.resources.iter().enumerate().map(|(i, r)| resource_json(d, r, i, base)).collect();
+    json!({
+        "id": d.id,
+        "name": d.slug,
+        "title": text(&m.title),
+        "title_translated": translated(&m.title),
+        "notes": text(&m.description),
+        "notes_translated": translated(&m.description),
+        "type": "dataset",
+        "state": "active",
+        "private": false,
+        "author": null,
+        "author_email": null,
+        "maintainer": d.organization.as_ref().map(|o| text(&o.title)),
+        "maintainer_email": null,
+        "license_id": m.license,
+        "license_title": m.license,
+        "license_url": null,
+        "isopen": m.license.is_some(),
+        "url": m.source,
+        "version": null,
+        "metadata_created": ckan_time(&d.created),
+        "metadata_modified": ckan_time(&d.modified),
+        "owner_org": d.organization.as_ref().map(|o| citydata_store::name_uuid(&["citydata-organization", &o.slug])),
+        "organization": d.organization.as_ref().map(|o| organization_json(o, None)),
+        "num_tags": tags.len(),
+        "tags": tags,
+        "groups": groups,
+        "num_resources": resources.len(),
+        "resources": resources,
+        "extras": [
+            { "key": "update_frequency", "value": m.frequency.clone().unwrap_or_default() },
+            { "key": "theme", "value": m.theme.clone().unwrap_or_default() },
+        ],
+        "frequency": m.frequency,
+        "theme": m.theme,
+        "relationships_as_subject": [],
+        "relationships_as_object": [],
+    })
+}
+
+fn resource_show(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
+    let id = p.required("id")?;
+    let slug =
+        ctx.store.dataset_of_resource(&id)?.ok_or_else(|| CkanError::NotFound(format!("resource {id:?}")))?;
+    let d = ctx.dataset(&slug)?;
+    let (i, r) = d
+        .resources
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.id == id)
+        .ok_or_else(|| CkanError::NotFound(format!("resource {id:?}")))?;
+    Ok(resource_json(&d, r, i, ctx.base))
+}
+
+/// Sorts `items` by CKAN's `sort` parameter (`name asc`, `title desc`, `package_count desc`, ...).
+fn sort_items(items: &mut [Json], sort: &str) -> Result<(), CkanError> {
+    let mut parts = sort.split_whitespace();
+    let field = parts.next().unwrap_or("name");
+    let desc = match parts.next().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => return Err(CkanError::field("sort", "Must be a field name followed by asc or desc")),
+    };
+    if !["name", "title", "package_count"].contains(&field) {
+        return Err(CkanError::field("sort", "Can only sort by name, title or package_count"));
+    }
+    items.sort_by(|a, b| {
+        let o = match (&a[field], &b[field]) {
+            (Json::Number(x), Json::Number(y)) => x.as_u64().cmp(&y.as_u64()),
+            (x, y) => x.as_str().unwrap_or("").to_lowercase().cmp(&y.as_str().unwrap_or("").to_lowercase()),
+        };
+        if desc {
+            o.reverse()
+        } else {
+            o
+        }
+    });
+    Ok(())
+}
+
+/// The `all_fields`, `sort`, `limit`, `offset` habits shared by organization_list and group_list.
+fn list_answer(mut items: Vec<Json>, p: &Params) -> Result<Json, CkanError> {
+    sort_items(&mut items, &p.str("sort").unwrap_or_else(|| "name asc".into()))?;
+    let offset = usize::try_from(p.uint("offset", 0, None)?).unwrap_or(usize::MAX);
+    let limit = usize::try_from(p.uint("limit", 1000, None)?).unwrap_or(usize::MAX);
+    let items = items.into_iter().skip(offset).take(limit);
+    if p.bool("all_fields", false)? {
+        Ok(Json::Array(items.collect()))
+    } else {
+        Ok(Json::Array(items.map(|i| i["name"].clone()).collect()))
+    }
+}
+
+fn organization_list(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
+    let orgs = ctx.store.organizations()?;
+    let wanted = p.list("organizations")?;
+    let items = orgs
+        .iter()
+        .filter(|(o, _)| wanted.is_empty() || wanted.contains(&o.slug))
+        .map(|(o, n)| organization_json(o, Some(*n)))
+        .collect();
+    list_answer(items, p)
+}
+
+fn organization_show(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
+    let id = p.required("id")?;
+    let orgs = ctx.store.organizations()?;
+    let (o, n) = orgs
+        .iter()
+        .find(|(o, _)| o.slug == id || citydata_store::name_uuid(&["citydata-organization", &o.slug]) == id)
+        .ok_or_else(|| CkanError::NotFound(format!("organization {id:?}")))?;
+    let mut out = organization_json(o, Some(*n));
+    if p.bool("include_datasets", false)? {
+        let (_, all) = ctx.collect(|_| Vec::new())?;
+        out["packages"] = all
+            .iter()
+            .filter(|d| d.organization.as_ref().is_some_and(|x| x.slug == o.slug))
+            .take(1000)
+            .map(|d| package_json(d, ctx.base))
+            .collect();
+    }
+    if p.bool("include_tags", true)? {
+        out["tags"] = json!([]);
+    }
+    out["users"] = json!([]);
+    out["extras"] = json!([]);
+    out["groups"] = json!([]);
+    Ok(out)
+}
+
+fn tag_list(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
+    let (tags, _) = ctx.collect(|d| d.meta.tags.clone())?;
+    let query = p.str("query").or_else(|| p.str("q")).map(|q| q.to_lowercase());
+    let names = tags.keys().filter(|t| query.as_ref().is_none_or(|q| t.to_lowercase().contains(q.as_str())));
+    if p.bool("all_fields", false)? {
+        Ok(Json::Array(names.map(|t| tag_json(t)).collect()))
+    } else {
+        Ok(json!(names.collect::<Vec<_>>()))
+    }
+}
+
+fn group_list(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
+    let (themes, _) = ctx.collect(|d| d.meta.theme.iter().cloned().collect())?;
+    let wanted = p.list("groups")?;
+    let items = themes
+        .iter()
+        .filter(|(t, _)| wanted.is_empty() || wanted.contains(t))
+        .map(|(t, slugs)| group_json(t, Some(slugs.len())))
+        .collect();
+    list_answer(items, p)
+}
+
+fn group_show(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
+    let id = p.required("id")?;
+    let (themes, all) = ctx.collect(|d| d.meta.theme.iter().cloned().collect())?;
+    let (theme, slugs) = themes
+        .iter()
+        .find(|(t, _)| **t == id || citydata_store::name_uuid(&["citydata-group", t]) == id)
+        .ok_or_else(|| CkanError::NotFound(format!("group {id:?}")))?;
+    let mut out = group_json(theme, Some(slugs.len()));
+    if p.bool("include_datasets", false)? {
+        out["packages"] =
+            all.iter().filter(|d| slugs.contains(&d.slug)).map(|d| package_json(d, ctx.base)).collect();
+    }
+    out["users"] = json!([]);
+    out["extras"] = json!([]);
+    out["tags"] = json!([]);
+    out["groups"] = json!([]);
+    Ok(out)
+}
+
+/// Each version of each resource is an activity, newest first; the dataset's first version is
+/// `new package`, later ones `changed package`.
+fn package_activity_list(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
+    let d = ctx.dataset(&p.required("id")?)?;
+    let offset = usize::try_from(p.uint("offset", 0, None)?).unwrap_or(usize::MAX);
+    let limit = usize::try_from(p.uint("limit", 31, Some(100))?).unwrap_or(usize::MAX);
+    let mut events: Vec<(&str, &Resource, &citydata_store::Version)> =
+        d.resources.iter().flat_map(|r| r.versions.iter().map(move |v| (v.created.as_str(), r, v))).collect();
+    events.sort_by(|a, b| a.0.cmp(b.0).then(a.2.number.cmp(&b.2.number)));
+    let first = events.first().map(|(t, r, v)| (t.to_string(), r.id.clone(), v.number));
+    let list: Vec<Json> = events
+        .iter()
+        .rev()
+        .skip(offset)
+        .take(limit)
+        .map(|(t, r, v)| {
+            let is_first = first.as_ref().is_some_and(|f| f.1 == r.id && f.2 == v.number);
+            json!({
+                "id": citydata_store::name_uuid(&["citydata-activity", &r.id, &v.number.to_string()]),
+                "timestamp": ckan_time(t),
+                "user_id": v.publisher,
+                "object_id": d.id,
+                "activity_type": if is_first { "new package" } else { "changed package" },
+                "data": {
+                    "package": { "id": d.id, "name": d.slug, "title": text(&d.meta.title) },
+                    "resource": { "id": r.id, "name": r.name, "version": v.number, "sha256": v.sha256,
+                                  "row_count": v.row_count, "format": v.format },
+                },
+            })
+        })
+        .collect();
+    Ok(Json::Array(list))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_in_ckan_form() {
+        assert_eq!(ckan_time("2026-11-25T07:24:28.123456789Z"), "2026-11-25T07:24:28.123456");
+        assert_eq!(ckan_time("2026-11-25T07:24:28Z"), "2026-11-25T07:24:28.000000");
+    }
+
+    #[test]
+    fn query_strings_decode() {
+        assert_eq!(
+            form_urlencoded("q=air+quality&fq=tags%3A%E7%A9%BA%E6%B0%A3&x&bad=%zz"),
+            [
+                ("q".to_owned(), "air quality".to_owned()),
+                ("fq".to_owned(), "tags:空氣".to_owned()),
+                ("x".to_owned(), String::new()),
+                ("bad".to_owned(), "%zz".to_owned()),
+            ]
+        );
+    }
+}
