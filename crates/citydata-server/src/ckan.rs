@@ -251,35 +251,38 @@ impl Params {
     }
 }
 
+/// Decodes `%XX` escapes and `+` (as a space), keeping malformed escapes as they are.
+pub(crate) fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Decodes `a=1&b=x+y` pairs.
 fn form_urlencoded(q: &str) -> Vec<(String, String)> {
-    fn decode(s: &str) -> String {
-        let b = s.as_bytes();
-        let mut out = Vec::with_capacity(b.len());
-        let mut i = 0;
-        while i < b.len() {
-            match b[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < b.len() => {
-                    match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                        Ok(v) => {
-                            out.push(v);
-                            i += 2;
-                        }
-                        Err(_) => out.push(b'%'),
-                    }
-                }
-                c => out.push(c),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
+            Some((k, v)) => (percent_decode(k), percent_decode(v)),
+            None => (percent_decode(p), String::new()),
         })
         .collect()
 }
@@ -531,7 +534,7 @@ fn resource_json(d: &Dataset, r: &Resource, position: usize, base: &str) -> Json
         "description": text(&r.description),
         "format": cur.map(|v| v.format.to_ascii_uppercase()),
         "mimetype": cur.map(|v| v.media_type.clone()),
-        "url": cur.map(|v| format!("{base}/api/v1/datasets/{}/resources/{}/versions/{}/download", d.slug, r.name, v.number)),
+        "url": crate::archive::resource_url(base, d, r),
         "size": cur.map(|v| v.bytes),
         "hash": cur.map(|v| format!("sha256:{}", v.sha256)),
         "created": cur.and(r.versions.first()).map(|v| ckan_time(&v.created)),

@@ -7,6 +7,7 @@
 //! **Architecture Invariant:** the server knows the store's interface only, never the database
 //! behind it; the JSON shapes of each API live in its own module, not in the store or the model.
 
+mod archive;
 mod ckan;
 mod error;
 mod native;
@@ -48,7 +49,11 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/datasets/{slug}/resources/{resource}/versions/{number}/download",
             get(native::download),
         )
+        .route("/api/v1/datasets/{slug}/resources/{resource}/download", get(native::download_at))
         .route("/api/v1/blobs/{sha256}", get(native::blob))
+        .route("/v1/historical-archive/list-files", get(archive::list_files))
+        .route("/v1/historical-archive/list-file-versions", get(archive::list_file_versions))
+        .route("/v1/historical-archive/get-file", get(archive::get_file))
         .route("/api/3/action/{name}", get(ckan::action).post(ckan::action))
         .route("/api/action/{name}", get(ckan::action).post(ckan::action))
         .fallback(error::not_found)

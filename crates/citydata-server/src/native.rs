@@ -221,7 +221,7 @@ fn stream_blob(s: AppState, sha256: String) -> Body {
     ))
 }
 
-fn blob_response(
+pub(crate) fn blob_response(
     s: AppState,
     sha256: String,
     size: i64,
@@ -277,6 +277,48 @@ pub(crate) async fn download(
             .find(|v| v.number == number)
             .cloned()
             .ok_or_else(|| ApiError::NotFound(format!("resource {resource:?} has no version {number}")))
+    })
+    .await?;
+    Ok(blob_response(s, v.sha256.clone(), v.bytes, &v.media_type, Some(&v.filename)))
+}
+
+/// When to take a resource's file: `at` as RFC 3339 or as the archive's `YYYYMMDD-HHMM` (Hong
+/// Kong time); the latest version when absent.
+#[derive(Deserialize)]
+pub(crate) struct At {
+    at: Option<String>,
+}
+
+/// `GET /api/v1/datasets/{slug}/resources/{resource}/download`: the current version's bytes, or
+/// those of the version in force at `at`.
+pub(crate) async fn download_at(
+    State(s): State<AppState>,
+    Path((slug, resource)): Path<(String, String)>,
+    Query(at): Query<At>,
+) -> Result<Response, ApiError> {
+    let at = match at.at.as_deref() {
+        None | Some("") => None,
+        Some(t) => Some(
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .ok()
+                .or_else(|| crate::archive::parse_instant(t))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "at {t:?} is not a time: use RFC 3339 (2024-01-31T09:30:00+08:00) or YYYYMMDD-HHMM"
+                    ))
+                })?,
+        ),
+    };
+    let s2 = s.clone();
+    let v = blocking(move || {
+        let d = find_dataset(&s2, &slug)?;
+        let r = find_resource(&d, &resource)?;
+        let v = match at {
+            None => r.current(),
+            Some(at) => crate::archive::version_at(r, at),
+        };
+        v.cloned()
+            .ok_or_else(|| ApiError::NotFound(format!("resource {resource:?} had no version at that time")))
     })
     .await?;
     Ok(blob_response(s, v.sha256.clone(), v.bytes, &v.media_type, Some(&v.filename)))
