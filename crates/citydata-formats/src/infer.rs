@@ -130,9 +130,11 @@ fn text_types(s: &str, wanted: u8) -> (u8, bool, bool) {
     if wanted & BOOL != 0 && parse_bool(s).is_some() {
         out |= BOOL;
     }
-    if wanted & DATE != 0 {
+    if wanted & (DATE | DATETIME) != 0 {
         if let Some((_, df)) = parse_date(s) {
-            out |= DATE;
+            // A plain date is also a datetime at midnight, so a column mixing the two is a
+            // datetime column (spreadsheets write midnight values as plain dates).
+            out |= DATE | DATETIME;
             day_first |= df;
         }
     }
@@ -496,7 +498,8 @@ mod tests {
             (&["24:00"], FieldType::String),
             (&["1", "x"], FieldType::String),
             (&["NaN", "inf"], FieldType::String),
-            (&["2024-01-01", "2024-01-01T10:00:00"], FieldType::String),
+            (&["2024-01-01", "2024-01-01T10:00:00"], FieldType::Datetime),
+            (&["31/12/2023", "31/12/2023 10:00"], FieldType::Datetime),
         ];
         for (values, want) in cases {
             assert_eq!(column(values).field_type, *want, "{values:?}");
