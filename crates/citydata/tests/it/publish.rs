@@ -124,6 +124,12 @@ fn every_format_and_encoding() {
         ("utf16be.csv", utf16be, "1 rows, 2 columns (csv, utf-16be)"),
         ("a.json", br#"{"data":[{"id":1,"name":"A"},{"id":2,"name":"B","extra":true}]}"#.to_vec(), "2 rows, 3 columns (json, utf-8)"),
         ("times.ndjson", b"{\"t\":\"2024-01-01T10:00:00+08:00\"}\n{\"t\":\"2024-01-02T11:00:00+08:00\"}\n".to_vec(), "2 rows, 1 columns (ndjson"),
+        ("libraries.xlsx", include_bytes!("fixtures/libraries.xlsx").to_vec(), "2 rows, 4 columns (xlsx"),
+        (
+            "facilities.xml",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><facilities>\n<facility id=\"1\"><name_en>Wan Chai Library</name_en><name_tc>灣仔圖書館</name_tc><lat>22.279</lat></facility>\n<facility id=\"2\"><name_en>Sha Tin Library</name_en><name_tc>沙田圖書館</name_tc><lat>22.382</lat></facility>\n</facilities>\n".as_bytes().to_vec(),
+            "2 rows, 4 columns (xml, utf-8)",
+        ),
         ("pts.geojson", br#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"Lamppost 1"},"geometry":{"type":"Point","coordinates":[114.17,22.3]}}]}"#.to_vec(), "1 rows, 2 columns (geojson"),
     ];
     for (name, bytes, want) in &cases {
@@ -140,6 +146,21 @@ fn every_format_and_encoding() {
     assert_eq!(find("pts")["schema"]["fields"][1]["type"], "geojson");
     assert_eq!(find("a")["schema"]["fields"][2]["type"], "boolean");
     assert_eq!(find("utf16")["schema"]["fields"][1]["type"], "integer");
+    let xlsx: Vec<String> = find("libraries")["schema"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{}:{}", f["name"].as_str().unwrap(), f["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(xlsx, ["名稱 Name:string", "Books:number", "Opened:date", "Open:boolean"]);
+    let xml_fields = find("facilities")["schema"]["fields"].clone();
+    let xml: Vec<&str> = xml_fields.as_array().unwrap().iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert_eq!(xml, ["integer", "string", "string", "number"]);
+    let rows = server.json("/api/v1/datasets/formats/resources/libraries/rows");
+    assert_eq!(rows["records"][0]["名稱 Name"], "灣仔公共圖書館");
+    assert_eq!(rows["records"][0]["Opened"], "2024-01-01");
+    let rows = server.json("/api/v1/datasets/formats/resources/facilities/rows");
+    assert_eq!(rows["records"][1]["name_tc"], "沙田圖書館");
     let rows = server.json("/api/v1/datasets/formats/resources/big5/rows");
     assert_eq!(rows["records"][1]["地區"], "深水埗");
     let rows = server.json("/api/v1/datasets/formats/resources/pts/rows");
@@ -262,6 +283,6 @@ fn bad_input_changes_nothing() {
     assert!(err.contains("skipped line 3 (record 2): expected 2 fields as in the header, found 3"), "{err}");
     assert!(err.contains("skipped line 4"), "{err}");
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("version 2: 2 rows, 2 columns (csv, utf-8), 21 bytes")
+        String::from_utf8_lossy(&out.stdout).contains("version 2: 2 rows, 2 columns (csv, utf-8), 20 bytes")
     );
 }
