@@ -276,7 +276,8 @@ impl Store {
     /// Runs one read-only SQL statement from a user, streaming the head and then the rows into
     /// `sink`. The statement may only `SELECT` from the tables of current resources (named by their
     /// resource id, double-quoted) with ordinary functions; the database engine enforces it, with the
-    /// time and row limits in `limits`.
+    /// time and row limits in `limits`. A result column has the type of the resource column it comes
+    /// from, else the type of its first value; blobs arrive as text, `\x` and hex.
     ///
     /// # Errors
     /// `Invalid` with a message for the user when the SQL is wrong, not allowed, too slow or too big,

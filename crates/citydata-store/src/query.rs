@@ -11,7 +11,8 @@
 //!   so every order is total. A NULL sorts before every value: first when ascending, last when
 //!   descending.
 //! - **Filters** are ANDed. Comparisons use the column's type: `population >= 100000` compares numbers,
-//!   dates compare as `YYYY-MM-DD`. [`Op::Eq`]/[`Op::In`] with several values match any of them;
+//!   dates compare as `YYYY-MM-DD`, datetimes as their ISO 8601 text (exact between values written
+//!   with the same zone). [`Op::Eq`]/[`Op::In`] with several values match any of them;
 //!   [`Op::Ne`] with several values matches none of them, and a NULL counts as not equal. Ordering
 //!   comparisons never match NULL. [`Op::Contains`] and [`Op::StartsWith`] work on text columns
 //!   (strings, dates, times, geometries) and ignore the case of ASCII letters.
@@ -440,15 +441,16 @@ pub(crate) fn sort_fingerprint(resource_id: &str, order: &[(&str, bool)]) -> Str
     hex::encode(&h.finalize()[..8])
 }
 
-/// A `next` token: URL-safe base64 (no padding) of `{"s": fingerprint, "k": [sort values], "i": _id}`.
+/// A `next` token: URL-safe base64 (no padding) of `{"s": fingerprint, "k": [sort values], "i": _id}`,
+/// where a number column's value is written as text so that it reads back exactly.
 pub(crate) fn encode_token(fingerprint: &str, keys: &[Value<'_>], id: i64) -> String {
     let keys: Vec<serde_json::Value> = keys
         .iter()
         .map(|v| match v {
             Value::Null => serde_json::Value::Null,
             Value::Int(i) => (*i).into(),
-            Value::Real(r) => serde_json::Number::from_f64(*r)
-                .map_or_else(|| r.to_string().into(), serde_json::Value::Number),
+            // As text in Rust's shortest exact form: JSON numbers may come back a unit off.
+            Value::Real(r) => format!("{r:e}").into(),
             Value::Text(t) => t.as_ref().into(),
         })
         .collect();
@@ -598,8 +600,24 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_reject_others() {
         let fp = sort_fingerprint("r", &[("a", false), ("_id", false)]);
-        let keys = [Value::Int(3), Value::Null, Value::Real(0.1), Value::Text("地區 \"x\"".into())];
-        let st = [Storage::Int, Storage::Text, Storage::Real, Storage::Text];
+        let keys = [
+            Value::Int(3),
+            Value::Null,
+            Value::Real(0.1 + 0.2),
+            Value::Real(1.0 / 3.0),
+            Value::Real(-1e-300),
+            Value::Real(f64::MAX),
+            Value::Text("地區 \"x\"".into()),
+        ];
+        let st = [
+            Storage::Int,
+            Storage::Text,
+            Storage::Real,
+            Storage::Real,
+            Storage::Real,
+            Storage::Real,
+            Storage::Text,
+        ];
         let token = encode_token(&fp, &keys, 77);
         assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{token}");
         let (back, id) = decode_token(&token, &fp, &st).unwrap();
@@ -617,7 +635,15 @@ mod tests {
             err(decode_token(&token[..token.len() - 3], &fp, &st)),
             "bad next token: it is not a token this API gave out"
         );
-        let swapped = [Storage::Text, Storage::Text, Storage::Real, Storage::Text];
+        let swapped = [
+            Storage::Text,
+            Storage::Text,
+            Storage::Real,
+            Storage::Real,
+            Storage::Real,
+            Storage::Real,
+            Storage::Text,
+        ];
         assert_eq!(
             err(decode_token(&token, &fp, &swapped)),
             "bad next token: a sort value does not fit its column"

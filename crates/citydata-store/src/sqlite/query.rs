@@ -838,7 +838,7 @@ mod tests {
                     if i % 6 == 0 {
                         Null
                     } else {
-                        Real(f64::from(u8::try_from((i * 7) % 11).unwrap()) / 2.0)
+                        Real(f64::from(u8::try_from((i * 7) % 11).unwrap()) / 3.0)
                     },
                     t(&format!("2024-0{}-01", 1 + i % 3)),
                 ]
