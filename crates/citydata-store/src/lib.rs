@@ -10,6 +10,7 @@
 //! identifier that reaches SQL goes through [`quote_ident`]; every value is a bound parameter.
 
 mod ident;
+mod query;
 mod sqlite;
 
 use std::io::Read;
@@ -18,6 +19,10 @@ use std::path::Path;
 use citydata_model::{DatasetMeta, LangText, Schema, Slug, Value};
 
 pub use ident::quote_ident;
+pub use query::{
+    Column, Facet, FacetValue, Filter, Head, Op, RowBuffer, RowQuery, RowSink, SortKey, SqlLimits,
+    SqlOutcome, Total,
+};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -271,6 +276,36 @@ impl Store {
     /// Database errors; `NotFound` for unknown resources.
     pub fn rows(&self, resource_id: &str, limit: u32, offset: u64) -> Result<Rows> {
         self.backend.rows(resource_id, limit, offset)
+    }
+
+    /// Runs query `q` over the rows of the current table of resource `resource_id`, streaming the
+    /// head and then the rows into `sink`. Returns the `next` token when more rows follow (pass it as
+    /// [`RowQuery::after`] for the next page). See [`RowQuery`] for the semantics.
+    ///
+    /// # Errors
+    /// `NotFound` for unknown resources; `Invalid` for unknown columns, values that do not fit their
+    /// column, and bad tokens; whatever the sink returns; database errors.
+    pub fn query_rows(
+        &self,
+        resource_id: &str,
+        q: &RowQuery,
+        sink: &mut dyn RowSink,
+    ) -> Result<Option<String>> {
+        self.backend.query_rows(resource_id, q, sink)
+    }
+
+    /// Runs one read-only SQL statement from a user, streaming the head and then the rows into
+    /// `sink`. The statement may only `SELECT` from the tables of current resources (named by their
+    /// resource id, double-quoted) with ordinary functions; the database engine enforces it, with the
+    /// time and row limits in `limits`. A result column has the type of the resource column it comes
+    /// from, else the type of its first value; blobs arrive as text, `\x` and hex.
+    ///
+    /// # Errors
+    /// `Invalid` with a message for the user when the SQL is wrong, not allowed, too slow or too big,
+    /// or when the sandbox stays busy longer than `limits.wait`; whatever the sink returns; database
+    /// errors.
+    pub fn user_sql(&self, sql: &str, limits: &SqlLimits, sink: &mut dyn RowSink) -> Result<SqlOutcome> {
+        self.backend.user_sql(sql, limits, sink)
     }
 
     /// Checks the database: the file's integrity, and that the catalogue and the tables agree (every

@@ -10,6 +10,9 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Statement};
 use sha2::{Digest, Sha256};
 
+mod query;
+mod sandbox;
+
 use crate::{quote_ident, Dataset, NewVersion, Organization, Resource, Result, Rows, StoreError, Version};
 
 /// The newest schema this build writes.
@@ -106,6 +109,7 @@ fn configure(conn: &Connection) -> Result<()> {
 pub(crate) struct SqliteStore {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
+    sandbox: sandbox::Sandbox,
 }
 
 impl SqliteStore {
@@ -128,7 +132,11 @@ impl SqliteStore {
             tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
             tx.commit()?;
         }
-        Ok(Self { path: path.to_owned(), readers: Mutex::new(vec![conn]) })
+        Ok(Self {
+            path: path.to_owned(),
+            readers: Mutex::new(vec![conn]),
+            sandbox: sandbox::Sandbox::new(path),
+        })
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {

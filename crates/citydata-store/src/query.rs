@@ -1,0 +1,660 @@
+//! Typed row queries and user SQL: what a caller asks for and what comes back, the same for every
+//! backend.
+//!
+//! A [`RowQuery`] names columns by their names in the published file; the store checks every name
+//! against the table and converts every filter value to the column's type before any SQL exists.
+//! Results stream into a [`RowSink`]: first one [`Head`] (columns, total, facets), then the rows, so
+//! no page is ever collected whole by the store.
+//!
+//! # Semantics the backends share
+//! - **Order.** Rows sort by the [`SortKey`]s, then by `_id` (ascending unless `_id` itself is a key),
+//!   so every order is total. A NULL sorts before every value: first when ascending, last when
+//!   descending.
+//! - **Filters** are ANDed. Comparisons use the column's type: `population >= 100000` compares numbers,
+//!   dates compare as `YYYY-MM-DD`, datetimes as their ISO 8601 text (exact between values written
+//!   with the same zone). [`Op::Eq`]/[`Op::In`] with several values match any of them;
+//!   [`Op::Ne`] with several values matches none of them, and a NULL counts as not equal. Ordering
+//!   comparisons never match NULL. [`Op::Contains`] and [`Op::StartsWith`] work on text columns
+//!   (strings, dates, times, geometries) and ignore the case of ASCII letters.
+//! - **`q`** is split on white space; every word must appear, ignoring ASCII case, as a substring of at
+//!   least one text column of the row (string, date, datetime and time columns; not geometries).
+//! - **Paging.** `offset` skips rows (CKAN style, cost grows with the offset); `after` takes the
+//!   `next` token of the previous page and continues after its last row with no scan of what came
+//!   before (keyset paging). A token is only valid for the resource and sort order that made it.
+//! - **Totals** are exact up to the caller's cap; past it the count is an estimate marked inexact.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use base64::Engine as _;
+use citydata_model::{FieldType, Value};
+use sha2::{Digest, Sha256};
+
+use crate::{Result, StoreError};
+
+/// A query over the rows of one resource's current table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowQuery {
+    /// Conditions that every row must meet (ANDed).
+    pub filters: Vec<Filter>,
+    /// Words that must each appear in some text column of the row (see the module notes).
+    pub q: Option<String>,
+    /// The order; `_id` is always the last tie-breaker.
+    pub sort: Vec<SortKey>,
+    /// The columns to return, in this order; `None` for all of them, `_id` first.
+    pub fields: Option<Vec<String>>,
+    /// The most rows to return (the caller caps it); 0 returns the head only.
+    pub limit: u32,
+    /// Rows to skip (CKAN style paging).
+    pub offset: u64,
+    /// The `next` token of the previous page (keyset paging).
+    pub after: Option<String>,
+    /// `Some(cap)`: count the matching rows exactly up to `cap`, estimate beyond it.
+    pub total: Option<u64>,
+    /// Columns whose most frequent values to count among the matching rows.
+    pub facets: Vec<String>,
+    /// How many values each facet lists.
+    pub facet_limit: usize,
+    /// Only distinct combinations of the chosen fields (CKAN's `distinct`); pages by `offset` only.
+    pub distinct: bool,
+}
+
+impl Default for RowQuery {
+    fn default() -> Self {
+        Self {
+            filters: Vec::new(),
+            q: None,
+            sort: Vec::new(),
+            fields: None,
+            limit: 100,
+            offset: 0,
+            after: None,
+            total: None,
+            facets: Vec::new(),
+            facet_limit: 10,
+            distinct: false,
+        }
+    }
+}
+
+/// One condition on a column; its values are text, converted by the store to the column's type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    /// The column name as in the file.
+    pub column: String,
+    /// The comparison.
+    pub op: Op,
+    /// The operands: one for most operators, one or more for `Eq`, `Ne` and `In`, none for
+    /// `IsNull` and `NotNull`.
+    pub values: Vec<String>,
+}
+
+impl Filter {
+    /// A filter on `column`.
+    pub fn new<S: Into<String>>(
+        column: impl Into<String>,
+        op: Op,
+        values: impl IntoIterator<Item = S>,
+    ) -> Self {
+        Self { column: column.into(), op, values: values.into_iter().map(Into::into).collect() }
+    }
+}
+
+/// A comparison in a [`Filter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// Equal to (any of) the values.
+    Eq,
+    /// Equal to none of the values (NULL included).
+    Ne,
+    /// Less than.
+    Lt,
+    /// Less than or equal.
+    Le,
+    /// Greater than.
+    Gt,
+    /// Greater than or equal.
+    Ge,
+    /// Equal to one of the values.
+    In,
+    /// Holds the text (ASCII case ignored).
+    Contains,
+    /// Starts with the text (ASCII case ignored).
+    StartsWith,
+    /// Has no value.
+    IsNull,
+    /// Has a value.
+    NotNull,
+}
+
+impl Op {
+    /// Every operator, for callers that list them.
+    pub const ALL: [Op; 11] = [
+        Op::Eq,
+        Op::Ne,
+        Op::Lt,
+        Op::Le,
+        Op::Gt,
+        Op::Ge,
+        Op::In,
+        Op::Contains,
+        Op::StartsWith,
+        Op::IsNull,
+        Op::NotNull,
+    ];
+
+    /// The operator's short name (`eq`, `ne`, `lt`, ..., `startswith`, `isnull`, `notnull`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Eq => "eq",
+            Op::Ne => "ne",
+            Op::Lt => "lt",
+            Op::Le => "le",
+            Op::Gt => "gt",
+            Op::Ge => "ge",
+            Op::In => "in",
+            Op::Contains => "contains",
+            Op::StartsWith => "startswith",
+            Op::IsNull => "isnull",
+            Op::NotNull => "notnull",
+        }
+    }
+
+    /// The operator named `name` (as [`Op::name`] gives it).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| op.name() == name)
+    }
+}
+
+/// One sort key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortKey {
+    /// The column name.
+    pub column: String,
+    /// Descending instead of ascending.
+    pub desc: bool,
+}
+
+impl SortKey {
+    /// Ascending on `column`.
+    pub fn asc(column: impl Into<String>) -> Self {
+        Self { column: column.into(), desc: false }
+    }
+
+    /// Descending on `column`.
+    pub fn desc(column: impl Into<String>) -> Self {
+        Self { column: column.into(), desc: true }
+    }
+}
+
+/// A column of a result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Its name.
+    pub name: String,
+    /// Its type (what its [`Value`]s mean: booleans are 0/1, dates ISO 8601 text, ...).
+    pub field_type: FieldType,
+}
+
+/// What comes before the rows of a result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Head {
+    /// The columns of every row, in order.
+    pub columns: Vec<Column>,
+    /// The number of matching rows, when asked for.
+    pub total: Option<Total>,
+    /// The facets asked for, in the order asked.
+    pub facets: Vec<Facet>,
+}
+
+/// A count of matching rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Total {
+    /// The count, or its estimate when not `exact` (then more rows than the cap match).
+    pub count: u64,
+    /// Whether `count` is exact.
+    pub exact: bool,
+}
+
+/// The most frequent values of one column among the matching rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facet {
+    /// The column.
+    pub column: String,
+    /// Its values, most frequent first (ties by value); NULL is a value here.
+    pub values: Vec<FacetValue>,
+}
+
+/// One value of a [`Facet`] and how many matching rows hold it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FacetValue {
+    /// The value.
+    pub value: Value<'static>,
+    /// The number of rows.
+    pub count: u64,
+}
+
+/// Receives a result: [`RowSink::head`] once, then [`RowSink::row`] for each row.
+pub trait RowSink {
+    /// The columns, total and facets, before any row.
+    ///
+    /// # Errors
+    /// Whatever stops the sink (a closed connection, say); the query ends with it.
+    fn head(&mut self, head: &Head) -> Result<()>;
+
+    /// One row, its values in the order of the head's columns.
+    ///
+    /// # Errors
+    /// As for [`RowSink::head`].
+    fn row(&mut self, values: &[Value<'_>]) -> Result<()>;
+}
+
+/// A [`RowSink`] that keeps everything: for small results and tests.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowBuffer {
+    /// The head, once received.
+    pub head: Option<Head>,
+    /// The rows.
+    pub rows: Vec<Vec<Value<'static>>>,
+}
+
+impl RowSink for RowBuffer {
+    fn head(&mut self, head: &Head) -> Result<()> {
+        self.head = Some(head.clone());
+        Ok(())
+    }
+
+    fn row(&mut self, values: &[Value<'_>]) -> Result<()> {
+        self.rows.push(values.iter().cloned().map(Value::into_owned).collect());
+        Ok(())
+    }
+}
+
+/// The bounds of one user SQL query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlLimits {
+    /// The most time the database may spend on the query (time spent in the sink not counted).
+    pub time: Duration,
+    /// The most rows to return; more end the result as truncated.
+    pub max_rows: u64,
+    /// How long to wait for a free sandbox connection before answering "busy".
+    pub wait: Duration,
+}
+
+impl Default for SqlLimits {
+    fn default() -> Self {
+        Self { time: Duration::from_secs(1), max_rows: 1000, wait: Duration::from_secs(2) }
+    }
+}
+
+/// How a user SQL query ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqlOutcome {
+    /// Rows given to the sink.
+    pub rows: u64,
+    /// Whether more rows followed than [`SqlLimits::max_rows`].
+    pub truncated: bool,
+}
+
+/// How a column's values are stored: what a value in a filter or a token must become.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Storage {
+    Int,
+    Real,
+    Text,
+}
+
+impl Storage {
+    pub(crate) fn of(t: FieldType) -> Self {
+        match t {
+            FieldType::Integer | FieldType::Boolean => Storage::Int,
+            FieldType::Number => Storage::Real,
+            _ => Storage::Text,
+        }
+    }
+}
+
+/// Converts a filter operand to a value of type `t`, in the form the tables store (dates as
+/// `YYYY-MM-DD`, datetimes as `YYYY-MM-DDTHH:MM:SS` with the zone if given, times as `HH:MM:SS`,
+/// booleans as 0/1). An integer column also takes a decimal number, so that `n < 2.5` works.
+pub(crate) fn parse_value(t: FieldType, text: &str) -> Result<Value<'static>, String> {
+    let v = text.trim();
+    let bad = |what: &str| format!("{text:?} is not {what}");
+    Ok(match t {
+        FieldType::String | FieldType::Geometry => Value::Text(Cow::Owned(text.to_owned())),
+        FieldType::Integer => match v.parse::<i64>() {
+            Ok(i) => Value::Int(i),
+            Err(_) => Value::Real(parse_number(v).ok_or_else(|| bad("a number"))?),
+        },
+        FieldType::Number => Value::Real(parse_number(v).ok_or_else(|| bad("a number"))?),
+        FieldType::Boolean => Value::Int(match v.to_ascii_lowercase().as_str() {
+            "true" | "t" | "yes" | "y" | "1" => 1,
+            "false" | "f" | "no" | "n" | "0" => 0,
+            _ => return Err(bad("a boolean (true or false)")),
+        }),
+        FieldType::Date => Value::Text(Cow::Owned(parse_date(v).ok_or_else(|| bad("a date (YYYY-MM-DD)"))?)),
+        FieldType::Datetime => Value::Text(Cow::Owned(
+            parse_datetime(v).ok_or_else(|| bad("a date and time (YYYY-MM-DDTHH:MM:SS)"))?,
+        )),
+        FieldType::Time => Value::Text(Cow::Owned(parse_time(v).ok_or_else(|| bad("a time (HH:MM:SS)"))?)),
+    })
+}
+
+fn parse_number(v: &str) -> Option<f64> {
+    v.parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+fn digits(s: &str, min: usize, max: usize) -> Option<u32> {
+    (s.len() >= min && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// `YYYY-MM-DD`, checked to be a real day.
+fn parse_date(s: &str) -> Option<String> {
+    let mut parts = s.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let (y, m, d) = (digits(y, 4, 4)?, digits(m, 1, 2)?, digits(d, 1, 2)?);
+    let month = time::Month::try_from(u8::try_from(m).ok()?).ok()?;
+    time::Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?).ok()?;
+    Some(format!("{y:04}-{m:02}-{d:02}"))
+}
+
+/// `H:MM`, `HH:MM:SS` or `HH:MM:SS.fff`, as `HH:MM:SS[.fff]`.
+fn parse_time(s: &str) -> Option<String> {
+    let mut parts = s.splitn(3, ':');
+    let h = digits(parts.next()?, 1, 2)?;
+    let m = digits(parts.next()?, 2, 2)?;
+    let (sec, frac) = match parts.next() {
+        None => (0, ""),
+        Some(x) => match x.split_once('.') {
+            Some((w, f)) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) => {
+                (digits(w, 2, 2)?, f)
+            }
+            Some(_) => return None,
+            None => (digits(x, 2, 2)?, ""),
+        },
+    };
+    if h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    Some(if frac.is_empty() {
+        format!("{h:02}:{m:02}:{sec:02}")
+    } else {
+        format!("{h:02}:{m:02}:{sec:02}.{frac}")
+    })
+}
+
+/// A date alone (midnight) or a date, `T` or a space, a time and an optional zone.
+fn parse_datetime(s: &str) -> Option<String> {
+    let Some(sep) = s.find(['T', ' ']) else {
+        return parse_date(s).map(|d| format!("{d}T00:00:00"));
+    };
+    let date = parse_date(&s[..sep])?;
+    let rest = &s[sep + 1..];
+    let (time, zone) = match rest.find(['Z', '+']).or_else(|| rest.rfind('-')) {
+        Some(z) => rest.split_at(z),
+        None => (rest, ""),
+    };
+    let time = parse_time(time)?;
+    let zone_ok = match zone.as_bytes() {
+        [] | [b'Z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] | [b'+' | b'-', h1, h2, m1, m2] => {
+            [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit())
+        }
+        _ => false,
+    };
+    zone_ok.then(|| format!("{date}T{time}{zone}"))
+}
+
+/// A LIKE pattern (with `\` as the escape character) matching text that contains `text`, or that
+/// starts with it when `prefix`.
+pub(crate) fn like_pattern(text: &str, prefix: bool) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    if !prefix {
+        p.push('%');
+    }
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// The fingerprint of an order on a resource, kept in a token so that it is not used with another.
+pub(crate) fn sort_fingerprint(resource_id: &str, order: &[(&str, bool)]) -> String {
+    let mut h = Sha256::new();
+    h.update(resource_id.as_bytes());
+    for (column, desc) in order {
+        h.update([0]);
+        h.update(column.as_bytes());
+        h.update([0, u8::from(*desc)]);
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+/// A `next` token: URL-safe base64 (no padding) of `{"s": fingerprint, "k": [sort values], "i": _id}`,
+/// where a number column's value is written as text so that it reads back exactly.
+pub(crate) fn encode_token(fingerprint: &str, keys: &[Value<'_>], id: i64) -> String {
+    let keys: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|v| match v {
+            Value::Null => serde_json::Value::Null,
+            Value::Int(i) => (*i).into(),
+            // As text in Rust's shortest exact form: JSON numbers may come back a unit off.
+            Value::Real(r) => format!("{r:e}").into(),
+            Value::Text(t) => t.as_ref().into(),
+        })
+        .collect();
+    let json = serde_json::json!({ "s": fingerprint, "k": keys, "i": id });
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string())
+}
+
+/// Reads a `next` token made by [`encode_token`] for the order with `fingerprint`, whose keys are
+/// stored as `storage`: the sort values of the last row and its `_id`.
+pub(crate) fn decode_token(
+    token: &str,
+    fingerprint: &str,
+    storage: &[Storage],
+) -> Result<(Vec<Value<'static>>, i64)> {
+    let bad = |why: &str| StoreError::Invalid(format!("bad next token: {why}"));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim())
+        .map_err(|_| bad("it is not a token this API gave out"))?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| bad("it is not a token this API gave out"))?;
+    let (Some(s), Some(keys), Some(id)) = (json["s"].as_str(), json["k"].as_array(), json["i"].as_i64())
+    else {
+        return Err(bad("it is not a token this API gave out"));
+    };
+    if s != fingerprint || keys.len() != storage.len() {
+        return Err(bad("it was made for another resource or sort order; start again without it"));
+    }
+    let mut out = Vec::with_capacity(keys.len());
+    for (k, st) in keys.iter().zip(storage) {
+        out.push(match (k, st) {
+            (serde_json::Value::Null, _) => Value::Null,
+            (k, Storage::Int) if k.is_i64() => Value::Int(k.as_i64().unwrap_or_default()),
+            (serde_json::Value::Number(n), Storage::Real) => Value::Real(n.as_f64().unwrap_or_default()),
+            (serde_json::Value::String(t), Storage::Real) => {
+                Value::Real(t.parse().map_err(|_| bad("a sort value does not fit its column"))?)
+            }
+            (serde_json::Value::String(t), Storage::Text) => Value::Text(Cow::Owned(t.clone())),
+            _ => return Err(bad("a sort value does not fit its column")),
+        });
+    }
+    Ok((out, id))
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Publishing small tables for the tests of the query code.
+
+    use std::io::Cursor;
+
+    use citydata_model::{Field, FieldType, Schema, Slug, Value};
+    use sha2::{Digest, Sha256};
+
+    use crate::{NewVersion, Store};
+
+    /// A store in a fresh temporary directory (kept alive by the returned guard).
+    pub(crate) fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        (dir, store)
+    }
+
+    /// Publishes `rows` under `columns` as resource `name` of dataset `dataset`; returns its id.
+    pub(crate) fn publish(
+        store: &Store,
+        dataset: &str,
+        name: &str,
+        columns: &[(&str, FieldType)],
+        rows: &[Vec<Value<'static>>],
+    ) -> String {
+        let schema = Schema::new(columns.iter().map(|(n, t)| Field::new(*n, *t)).collect());
+        let bytes = format!("{name} {columns:?} {rows:?}").into_bytes();
+        let sha = hex::encode(Sha256::digest(&bytes));
+        let slug = Slug::parse(dataset).unwrap();
+        let mut tx = store.begin_publish(&slug, None, "test").unwrap();
+        let nv = NewVersion {
+            resource: name,
+            title: citydata_model::LangText::en(name),
+            description: citydata_model::LangText::default(),
+            sha256: &sha,
+            filename: "data.csv",
+            format: "csv",
+            media_type: "text/csv",
+            encoding: "utf-8",
+            schema: &schema,
+            skipped: Vec::new(),
+        };
+        let mut loader = tx.add_version(&nv, &mut Cursor::new(bytes.clone())).unwrap();
+        for r in rows {
+            loader.insert(r).unwrap();
+        }
+        loader.finish().unwrap();
+        tx.commit().unwrap();
+        let ds = store.dataset(dataset).unwrap().unwrap();
+        ds.resources.iter().find(|r| r.name == name).unwrap().id.clone()
+    }
+
+    /// A text value.
+    pub(crate) fn t(s: &str) -> Value<'static> {
+        Value::Text(s.to_owned().into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_convert_to_the_column_type() {
+        use FieldType as F;
+        let t = |s: &str| Ok(Value::Text(Cow::Owned(s.to_owned())));
+        for (ty, input, want) in [
+            (F::Integer, " 42 ", Ok(Value::Int(42))),
+            (F::Integer, "-7", Ok(Value::Int(-7))),
+            (F::Integer, "2.5", Ok(Value::Real(2.5))),
+            (F::Integer, "abc", Err("\"abc\" is not a number".to_owned())),
+            (F::Number, "1e3", Ok(Value::Real(1000.0))),
+            (F::Number, "inf", Err("\"inf\" is not a number".to_owned())),
+            (F::Boolean, "Yes", Ok(Value::Int(1))),
+            (F::Boolean, "false", Ok(Value::Int(0))),
+            (F::Boolean, "maybe", Err("\"maybe\" is not a boolean (true or false)".to_owned())),
+            (F::Date, "2024-3-5", t("2024-03-05")),
+            (F::Date, "2024-02-30", Err("\"2024-02-30\" is not a date (YYYY-MM-DD)".to_owned())),
+            (F::Date, "05/03/2024", Err("\"05/03/2024\" is not a date (YYYY-MM-DD)".to_owned())),
+            (F::Datetime, "2024-03-05", t("2024-03-05T00:00:00")),
+            (F::Datetime, "2024-03-05 9:30", t("2024-03-05T09:30:00")),
+            (F::Datetime, "2024-03-05T09:30:00+08:00", t("2024-03-05T09:30:00+08:00")),
+            (
+                F::Datetime,
+                "2024-03-05T25:00",
+                Err("\"2024-03-05T25:00\" is not a date and time (YYYY-MM-DDTHH:MM:SS)".to_owned()),
+            ),
+            (F::Time, "9:05", t("09:05:00")),
+            (F::Time, "09:05:07.25", t("09:05:07.25")),
+            (F::Time, "9h", Err("\"9h\" is not a time (HH:MM:SS)".to_owned())),
+            (F::String, " as is ", t(" as is ")),
+        ] {
+            assert_eq!(parse_value(ty, input), want, "{ty:?} {input:?}");
+        }
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("50%_a\\b", false), "%50\\%\\_a\\\\b%");
+        assert_eq!(like_pattern("Kow", true), "Kow%");
+    }
+
+    #[test]
+    fn tokens_round_trip_and_reject_others() {
+        let fp = sort_fingerprint("r", &[("a", false), ("_id", false)]);
+        let keys = [
+            Value::Int(3),
+            Value::Null,
+            Value::Real(0.1 + 0.2),
+            Value::Real(1.0 / 3.0),
+            Value::Real(-1e-300),
+            Value::Real(f64::MAX),
+            Value::Text("地區 \"x\"".into()),
+        ];
+        let st = [
+            Storage::Int,
+            Storage::Text,
+            Storage::Real,
+            Storage::Real,
+            Storage::Real,
+            Storage::Real,
+            Storage::Text,
+        ];
+        let token = encode_token(&fp, &keys, 77);
+        assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{token}");
+        let (back, id) = decode_token(&token, &fp, &st).unwrap();
+        assert_eq!((back.as_slice(), id), (&keys[..], 77));
+
+        let other = sort_fingerprint("r", &[("a", true), ("_id", false)]);
+        assert_ne!(fp, other);
+        let err = |r: Result<(Vec<Value<'static>>, i64)>| r.unwrap_err().to_string();
+        assert_eq!(
+            err(decode_token(&token, &other, &st)),
+            "bad next token: it was made for another resource or sort order; start again without it"
+        );
+        assert_eq!(err(decode_token("!!", &fp, &st)), "bad next token: it is not a token this API gave out");
+        assert_eq!(
+            err(decode_token(&token[..token.len() - 3], &fp, &st)),
+            "bad next token: it is not a token this API gave out"
+        );
+        let swapped = [
+            Storage::Text,
+            Storage::Text,
+            Storage::Real,
+            Storage::Real,
+            Storage::Real,
+            Storage::Real,
+            Storage::Text,
+        ];
+        assert_eq!(
+            err(decode_token(&token, &fp, &swapped)),
+            "bad next token: a sort value does not fit its column"
+        );
+    }
+
+    #[test]
+    fn ops_have_names() {
+        for op in Op::ALL {
+            assert_eq!(Op::from_name(op.name()), Some(op));
+        }
+        assert_eq!(Op::from_name("like"), None);
+    }
+}
