@@ -277,7 +277,7 @@ pub(crate) fn percent_decode(s: &str) -> String {
 }
 
 /// Decodes `a=1&b=x+y` pairs.
-fn form_urlencoded(q: &str) -> Vec<(String, String)> {
+pub(crate) fn form_urlencoded(q: &str) -> Vec<(String, String)> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| match p.split_once('=') {

@@ -12,6 +12,7 @@ mod ckan;
 mod error;
 mod native;
 mod pages;
+mod stream;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -4,15 +4,15 @@
 use std::io::Write;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use citydata_model::Value;
-use citydata_store::{Dataset, Resource, Version};
+use citydata_store::{Dataset, Filter, Op, Resource, RowQuery, SortKey, Version};
 use serde::Deserialize;
-use serde_json::{json, Map, Value as JsonValue};
+use serde_json::{json, Value as JsonValue};
 
+use crate::stream::{self, JsonFrame, RowFormat};
 use crate::{ApiError, AppState};
 
 async fn blocking<T: Send + 'static>(
@@ -126,71 +126,138 @@ pub(crate) async fn dataset(
     Ok(Json(dataset_json(&d, true)))
 }
 
-/// Paging of `rows`.
-#[derive(Deserialize)]
-pub(crate) struct Page {
-    limit: Option<u32>,
-    offset: Option<u64>,
-}
+/// The most rows one page of `rows` returns.
+const MAX_LIMIT: u32 = 10_000;
 
-const MAX_LIMIT: u32 = 1000;
+/// The default cap of exact totals: counted exactly up to it, estimated beyond.
+const TOTAL_CAP: u64 = 10_000;
 
-fn cell_json(v: Value<'_>) -> JsonValue {
-    match v {
-        Value::Null => JsonValue::Null,
-        Value::Int(i) => json!(i),
-        Value::Real(r) => json!(r),
-        Value::Text(t) => JsonValue::String(t.into_owned()),
+/// Parses the native rows query: `_`-prefixed controls, every other parameter a column filter
+/// (`col=v` for equality, `col__op=v` for the other operators; repeated values match any).
+pub(crate) fn row_query(pairs: &[(String, String)]) -> Result<(RowQuery, RowFormat), ApiError> {
+    let mut q = RowQuery { limit: 100, total: Some(TOTAL_CAP), ..RowQuery::default() };
+    let mut format = "json".to_owned();
+    let mut bom = false;
+    let mut filters: Vec<Filter> = Vec::new();
+    let bad = |name: &str, what: &str| ApiError::BadRequest(format!("{name}: {what}"));
+    for (k, v) in pairs {
+        match k.as_str() {
+            "_limit" | "_size" => {
+                q.limit = v.parse().map_err(|_| bad(k, "must be a whole number"))?;
+                if q.limit > MAX_LIMIT {
+                    return Err(bad(k, &format!("must be at most {MAX_LIMIT}")));
+                }
+            }
+            "_offset" => q.offset = v.parse().map_err(|_| bad(k, "must be a whole number"))?,
+            "_next" => q.after = Some(v.clone()),
+            "_q" | "_search" => q.q = Some(v.clone()).filter(|v| !v.trim().is_empty()),
+            "_sort" => {
+                for key in v.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+                    q.sort.push(match key.strip_prefix('-') {
+                        Some(c) => SortKey::desc(c),
+                        None => SortKey::asc(key),
+                    });
+                }
+            }
+            "_sort_desc" => q.sort.push(SortKey::desc(v.clone())),
+            "_fields" | "_col" => {
+                q.fields.get_or_insert_with(Vec::new).extend(
+                    v.split(',').map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned),
+                );
+            }
+            "_total" => {
+                q.total = match v.as_str() {
+                    "false" | "0" | "none" => None,
+                    "exact" => Some(u64::MAX),
+                    n => Some(n.parse().map_err(|_| bad(k, "must be a count cap, exact or none"))?),
+                }
+            }
+            "_facet" => q.facets.push(v.clone()),
+            "_facet_size" => q.facet_limit = v.parse().map_err(|_| bad(k, "must be a whole number"))?,
+            "_distinct" => q.distinct = matches!(v.as_str(), "1" | "true" | "yes"),
+            "_format" => format.clone_from(v),
+            "_bom" => bom = matches!(v.as_str(), "1" | "true" | "yes"),
+            k if k.starts_with('_') && k != "_id" && !k.starts_with("_id__") => {
+                return Err(bad(k, "unknown parameter (controls are _limit, _offset, _next, _sort, _sort_desc, _fields, _q, _total, _facet, _facet_size, _distinct, _format, _bom; anything else filters a column)"));
+            }
+            k => {
+                let (column, op) = match k.rsplit_once("__") {
+                    Some((c, o)) => match Op::from_name(o) {
+                        Some(op) => (c, op),
+                        None => match o {
+                            "exact" => (c, Op::Eq),
+                            "not" => (c, Op::Ne),
+                            "lte" => (c, Op::Le),
+                            "gte" => (c, Op::Ge),
+                            "startswith" | "starts" => (c, Op::StartsWith),
+                            _ => (k, Op::Eq),
+                        },
+                    },
+                    None => (k, Op::Eq),
+                };
+                let values: Vec<String> = match op {
+                    Op::In => v.split(',').map(str::to_owned).collect(),
+                    Op::IsNull | Op::NotNull => Vec::new(),
+                    _ => vec![v.clone()],
+                };
+                match filters.iter_mut().find(|f| f.column == column && f.op == op && matches!(op, Op::Eq | Op::In)) {
+                    Some(f) => f.values.extend(values),
+                    None => filters.push(Filter::new(column, op, values)),
+                }
+            }
+        }
     }
+    q.filters = filters;
+    Ok((q, RowFormat::parse(&format, bom)?))
 }
 
 /// `GET /api/v1/datasets/{slug}/resources/{resource}/rows`
 pub(crate) async fn rows(
     State(s): State<AppState>,
     Path((slug, resource)): Path<(String, String)>,
-    Query(page): Query<Page>,
-) -> Result<Json<JsonValue>, ApiError> {
-    let limit = page.limit.unwrap_or(100);
-    if limit > MAX_LIMIT {
-        return Err(ApiError::BadRequest(format!("limit must be at most {MAX_LIMIT}")));
-    }
-    let offset = page.offset.unwrap_or(0);
-    let (d, rows, rid) = blocking(move || {
-        let d = find_dataset(&s, &slug)?;
-        let r = find_resource(&d, &resource)?;
-        let rid = r.id.clone();
-        let rows = s.store.rows(&rid, limit, offset)?;
-        Ok((d, rows, rid))
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = crate::ckan::form_urlencoded(raw.as_deref().unwrap_or(""));
+    let (query, format) = row_query(&pairs)?;
+    let s2 = s.clone();
+    let (slug2, resource2) = (slug.clone(), resource.clone());
+    let (rid, name) = blocking(move || {
+        let d = find_dataset(&s2, &slug2)?;
+        let r = find_resource(&d, &resource2)?;
+        Ok((r.id.clone(), r.name.clone()))
     })
     .await?;
-    let r = find_resource(&d, &rid)?;
-    let schema = r.current().map(|v| v.schema.clone()).unwrap_or_default();
-    let total = r.current().map_or(0, |v| v.row_count);
-    let records: Vec<JsonValue> = rows
-        .rows
-        .into_iter()
-        .map(|row| {
-            let obj: Map<String, JsonValue> =
-                rows.columns.iter().cloned().zip(row.into_iter().map(cell_json)).collect();
-            JsonValue::Object(obj)
+    let kept: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "_next" && k != "_offset").collect();
+    let base = format!("/api/v1/datasets/{slug}/resources/{name}/rows");
+    let frame = JsonFrame {
+        next_url: Box::new(move |token| {
+            let mut q: Vec<String> = kept.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+            q.push(format!("_next={}", encode(token)));
+            format!("{base}?{}", q.join("&"))
+        }),
+    };
+    let filename = match format {
+        RowFormat::Json => None,
+        RowFormat::Csv { delimiter: b'\t', .. } => Some(format!("{name}.tsv")),
+        RowFormat::Csv { .. } => Some(format!("{name}.csv")),
+        RowFormat::Ndjson => Some(format!("{name}.ndjson")),
+        RowFormat::GeoJson => Some(format!("{name}.geojson")),
+    };
+    let filename = filename.map(|f| f.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect());
+    stream::rows_response(s, rid, query, format, Some(frame), filename).await
+}
+
+/// Percent-encodes a query-string component.
+pub(crate) fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
         })
-        .collect();
-    let next = (offset + u64::from(limit) < u64::try_from(total).unwrap_or(0)).then(|| {
-        format!(
-            "/api/v1/datasets/{}/resources/{}/rows?limit={limit}&offset={}",
-            d.slug,
-            r.name,
-            offset + u64::from(limit)
-        )
-    });
-    Ok(Json(json!({
-        "fields": schema.fields,
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-        "records": records,
-        "next": next,
-    })))
+        .collect()
 }
 
 /// Streams a blob out of the store without holding it in memory: a blocking task writes chunks

@@ -39,6 +39,12 @@ pub enum StoreError {
     /// The request cannot be carried out as asked.
     #[error("{0}")]
     Invalid(String),
+    /// The request asks for something it may not have (user SQL outside the public tables).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Every connection for this kind of work is busy; the caller may try again shortly.
+    #[error("{0}")]
+    Busy(String),
     /// The database was written by a newer citydata.
     #[error("the database has schema version {found}, newer than this citydata understands ({supported}); upgrade citydata")]
     TooNew {

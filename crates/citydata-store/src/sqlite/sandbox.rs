@@ -224,7 +224,7 @@ impl SandboxConn {
         };
         // Whatever the authorizer refused failed the statement, whichever code SQLite gave.
         if let Some(what) = lock(&self.rules).refused.take() {
-            return StoreError::Invalid(format!(
+            return StoreError::Forbidden(format!(
                 "not allowed: {what}; this SQL may only SELECT from the public data tables, named by their \
                  resource id in double quotes, with ordinary functions"
             ));
@@ -328,7 +328,7 @@ impl Sandbox {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(StoreError::Invalid(
+                return Err(StoreError::Busy(
                     "busy: every SQL connection is running another query; try again in a moment".into(),
                 ));
             }
@@ -391,7 +391,7 @@ impl SqliteStore {
         sandbox.stop();
         let mut st = st.map_err(fail)?;
         if !st.readonly() {
-            return Err(StoreError::Invalid("not allowed: this SQL may only read".into()));
+            return Err(StoreError::Forbidden("not allowed: this SQL may only read".into()));
         }
         let names: Vec<String> = st.column_names().iter().map(|s| (*s).to_owned()).collect();
         let origins: Vec<Option<(String, String)>> = st
@@ -626,7 +626,7 @@ mod tests {
         for (q, want) in &cases {
             let started = Instant::now();
             match sql(&store, q, &SqlLimits::default()) {
-                Err(StoreError::Invalid(m)) => assert_eq!(&m, want, "{q}"),
+                Err(StoreError::Invalid(m) | StoreError::Forbidden(m)) => assert_eq!(&m, want, "{q}"),
                 other => panic!("{q}: {other:?}"),
             }
             assert!(started.elapsed() < Duration::from_millis(500), "{q} took {:?}", started.elapsed());

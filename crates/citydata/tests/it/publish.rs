@@ -75,7 +75,7 @@ fn publish_then_read_back_over_http() {
     let rows = server.json("/api/v1/datasets/district-facilities/resources/facilities/rows");
     let r0 = &rows["records"][0];
     assert_eq!(r0["面積 Area"], 1234.5);
-    assert_eq!(r0["開放 Open"], 1);
+    assert_eq!(r0["開放 Open"], true);
     assert_eq!(r0["日期 Date"], "2023-12-31");
     assert_eq!(r0["備註 Note"], "a, \"quoted\" note");
     assert_eq!(rows["records"][1]["面積 Area"], serde_json::Value::Null);
