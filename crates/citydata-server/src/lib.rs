@@ -9,6 +9,7 @@
 
 mod archive;
 mod ckan;
+mod dcat;
 mod error;
 mod native;
 mod pages;
@@ -57,6 +58,12 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/historical-archive/get-file", get(archive::get_file))
         .route("/api/3/action/{name}", get(ckan::action).post(ckan::action))
         .route("/api/action/{name}", get(ckan::action).post(ckan::action))
+        .route("/catalog", get(dcat::catalog))
+        .route("/catalog.jsonld", get(dcat::catalog_jsonld))
+        .route("/catalog.ttl", get(dcat::catalog_ttl))
+        .route("/catalog.rdf", get(dcat::catalog_rdf))
+        .route("/dataset/{slug}", get(dcat::dataset))
+        .route("/dataset/{slug}/datapackage.json", get(dcat::datapackage))
         .fallback(error::not_found)
         .layer(CorsLayer::permissive())
         .layer(TimeoutLayer::with_status_code(
