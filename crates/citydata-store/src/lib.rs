@@ -10,6 +10,7 @@
 //! identifier that reaches SQL goes through [`quote_ident`]; every value is a bound parameter.
 
 mod ident;
+mod search;
 mod sqlite;
 
 use std::io::Read;
@@ -18,6 +19,7 @@ use std::path::Path;
 use citydata_model::{DatasetMeta, LangText, Schema, Slug, Value};
 
 pub use ident::quote_ident;
+pub use search::{FacetField, SearchQuery, SearchResult, SearchSort};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -250,6 +252,16 @@ impl Store {
     /// Database errors; `NotFound` for unknown resources.
     pub fn rows(&self, resource_id: &str, limit: u32, offset: u64) -> Result<Rows> {
         self.backend.rows(resource_id, limit, offset)
+    }
+
+    /// Searches the catalogue: the datasets that match `q`, one page of their slugs, and the facet
+    /// counts over all of them. (CKAN's `tag_list` is the [`FacetField::Tag`] facet of an empty query
+    /// with `facet_limit: usize::MAX`.)
+    ///
+    /// # Errors
+    /// Database errors. No query text is an error: it is never taken as search-engine syntax.
+    pub fn search(&self, q: &SearchQuery) -> Result<SearchResult> {
+        self.backend.search(q)
     }
 
     /// Checks the database: the file's integrity, and that the catalogue and the tables agree (every
