@@ -103,8 +103,8 @@ impl FacetField {
 /// The order of search results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SearchSort {
-    /// Best match first (BM25; a title match counts more than a description match); for an empty
-    /// query, the most recently modified first.
+    /// Best match first (BM25; a title match counts more than a description match; equal scores,
+    /// the most recently created first); for an empty query, the most recently modified first.
     #[default]
     Relevance,
     /// Most recently modified first.
@@ -400,6 +400,91 @@ impl IndexDoc {
     }
 }
 
+/// The facet values of every indexed dataset, held in memory so that counting them over a large
+/// matching set takes a fraction of a millisecond instead of a join and a grouping in the
+/// database. A backend builds it from its index (datasets in ascending id order) and rebuilds it
+/// when the index changes.
+#[derive(Debug, Default)]
+pub(crate) struct FacetPostings {
+    /// Each distinct (field, value).
+    values: Vec<(FacetField, String)>,
+    /// Value ids by value, one map per field (in the order of [`FacetField::ALL`]).
+    lookup: [std::collections::HashMap<String, u32>; 5],
+    /// Dataset ids, ascending, and where each one's value ids start in `postings`.
+    ids: Vec<i64>,
+    starts: Vec<usize>,
+    postings: Vec<u32>,
+}
+
+impl FacetPostings {
+    /// Adds value `value` of field `field` to dataset `id`; ids must come in ascending order.
+    pub(crate) fn push(&mut self, id: i64, field: FacetField, value: &str) {
+        if self.ids.last() != Some(&id) {
+            self.ids.push(id);
+            self.starts.push(self.postings.len());
+        }
+        let map = &mut self.lookup[field as usize];
+        let v = match map.get(value) {
+            Some(v) => *v,
+            None => {
+                let v = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
+                map.insert(value.to_owned(), v);
+                self.values.push((field, value.to_owned()));
+                v
+            }
+        };
+        self.postings.push(v);
+    }
+
+    fn values_of(&self, i: usize) -> &[u32] {
+        let end = self.starts.get(i + 1).copied().unwrap_or(self.postings.len());
+        &self.postings[self.starts[i]..end]
+    }
+
+    /// The counts of the values of `fields` over datasets `ids` (`None`: every dataset), at most
+    /// `limit` per field, the most frequent first (ties by value).
+    pub(crate) fn count(
+        &self,
+        ids: Option<&[i64]>,
+        fields: &[FacetField],
+        limit: usize,
+    ) -> Vec<(FacetField, Vec<(String, u64)>)> {
+        let mut counts = vec![0u64; self.values.len()];
+        let mut add = |i: usize| {
+            for v in self.values_of(i) {
+                counts[*v as usize] += 1;
+            }
+        };
+        match ids {
+            None => (0..self.ids.len()).for_each(&mut add),
+            Some(ids) => {
+                for id in ids {
+                    if let Ok(i) = self.ids.binary_search(id) {
+                        add(i);
+                    }
+                }
+            }
+        }
+        let mut out: Vec<(FacetField, Vec<(String, u64)>)> = Vec::new();
+        for f in fields {
+            if out.iter().any(|(g, _)| g == f) {
+                continue;
+            }
+            let mut values: Vec<(String, u64)> = self
+                .values
+                .iter()
+                .zip(&counts)
+                .filter(|((g, _), n)| g == f && **n > 0)
+                .map(|((_, v), n)| (v.clone(), *n))
+                .collect();
+            values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            values.truncate(limit);
+            out.push((*f, values));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,6 +546,35 @@ mod tests {
         }
         assert_eq!(FacetField::parse("theme"), Some(FacetField::Theme));
         assert_eq!(FacetField::parse("nope"), None);
+    }
+
+    #[test]
+    fn facet_postings() {
+        let mut p = FacetPostings::default();
+        for (id, f, v) in [
+            (1, FacetField::Tag, "air"),
+            (1, FacetField::Tag, "noise"),
+            (1, FacetField::Format, "csv"),
+            (4, FacetField::Tag, "air"),
+            (9, FacetField::Tag, "water"),
+            (9, FacetField::Format, "csv"),
+        ] {
+            p.push(id, f, v);
+        }
+        let show = |ids: Option<&[i64]>, limit| {
+            p.count(ids, &[FacetField::Tag, FacetField::Format, FacetField::Tag, FacetField::License], limit)
+                .iter()
+                .map(|(f, vs)| {
+                    let vs: Vec<String> = vs.iter().map(|(v, n)| format!("{v}:{n}")).collect();
+                    format!("{}={}", f.name(), vs.join(","))
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(show(None, 10), "tags=air:2,noise:1,water:1 res_format=csv:2 license_id=");
+        assert_eq!(show(None, 1), "tags=air:2 res_format=csv:2 license_id=");
+        assert_eq!(show(Some(&[4, 9, 12]), 10), "tags=air:1,water:1 res_format=csv:1 license_id=");
+        assert_eq!(show(Some(&[]), 10), "tags= res_format= license_id=");
     }
 
     #[test]

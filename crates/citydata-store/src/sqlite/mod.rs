@@ -117,6 +117,7 @@ fn configure(conn: &Connection) -> Result<()> {
 pub(crate) struct SqliteStore {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
+    postings: search::PostingsCache,
 }
 
 impl SqliteStore {
@@ -140,7 +141,11 @@ impl SqliteStore {
             tx.commit()?;
         }
         search::index_missing(&conn)?;
-        Ok(Self { path: path.to_owned(), readers: Mutex::new(vec![conn]) })
+        Ok(Self {
+            path: path.to_owned(),
+            readers: Mutex::new(vec![conn]),
+            postings: search::PostingsCache::default(),
+        })
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {

@@ -9,13 +9,16 @@
 
 use citydata_model::{DatasetMeta, LangText, Schema};
 use rusqlite::types::Value as SqlValue;
+use std::sync::{Arc, Mutex};
+
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::{from_json, SqlitePublish, SqliteStore};
 use crate::search::{
-    query_terms, FacetField, IndexDoc, IndexResource, SearchQuery, SearchResult, SearchSort, Term,
+    query_terms, FacetField, FacetPostings, IndexDoc, IndexResource, SearchQuery, SearchResult, SearchSort,
+    Term,
 };
-use crate::Result;
+use crate::{Result, StoreError};
 
 /// Migration 2: the search index.
 pub(super) const MIGRATION: &str = r"
@@ -26,11 +29,13 @@ CREATE VIRTUAL TABLE search_text USING fts5(
 );
 CREATE TABLE search_docs (
     dataset_id INTEGER PRIMARY KEY REFERENCES datasets(id),
+    slug TEXT NOT NULL,           -- datasets.slug, so that a search needs no other table
     title_key TEXT NOT NULL,      -- the title to sort by
     modified INTEGER NOT NULL,    -- datasets.modified as Unix nanoseconds, to sort by
     org_title TEXT                -- the organisation title (JSON) as indexed, to spot a renamed one
 );
-CREATE INDEX search_docs_title ON search_docs (title_key);
+CREATE INDEX search_docs_slug ON search_docs (slug);
+CREATE INDEX search_docs_title ON search_docs (title_key, slug);
 CREATE INDEX search_docs_modified ON search_docs (modified);
 CREATE TABLE search_facets (
     dataset_id INTEGER NOT NULL REFERENCES datasets(id),
@@ -39,6 +44,10 @@ CREATE TABLE search_facets (
     PRIMARY KEY (dataset_id, field, value)
 ) WITHOUT ROWID;
 CREATE INDEX search_facets_value ON search_facets (field, value);
+CREATE TABLE search_state (
+    generation INTEGER NOT NULL   -- counts changes of the index, so a copy in memory knows it is stale
+);
+INSERT INTO search_state (generation) VALUES (0);
 ";
 
 /// BM25 weights of the columns title, tags, body, columns.
@@ -104,9 +113,11 @@ fn index_dataset(c: &Connection, id: i64) -> Result<()> {
         insert.execute(params![id, field.key(), value])?;
     }
     c.prepare_cached(
-        "INSERT OR REPLACE INTO search_docs (dataset_id, title_key, modified, org_title) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT OR REPLACE INTO search_docs (dataset_id, slug, title_key, modified, org_title)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![id, doc.title_key, unix_nanos(&modified), org.map(|(_, t)| t)])?;
+    .execute(params![id, slug, doc.title_key, unix_nanos(&modified), org.map(|(_, t)| t)])?;
+    c.prepare_cached("UPDATE search_state SET generation = generation + 1")?.execute([])?;
     Ok(())
 }
 
@@ -161,105 +172,151 @@ fn fts5_match(terms: &[Term]) -> String {
     phrases.join(" AND ")
 }
 
-/// The SQL of the matching datasets: a subquery with their ids as `id` (and, when `ranked`, their
-/// BM25 score as `rank`), and its parameters.
-fn matching(q: &SearchQuery, fts: Option<&str>, ranked: bool) -> (String, Vec<SqlValue>) {
-    let mut params = Vec::new();
-    let (mut sql, id) = match fts {
-        Some(m) => {
-            params.push(SqlValue::Text(m.to_owned()));
-            let rank = if ranked { format!(", {RANK} AS rank") } else { String::new() };
-            (format!("SELECT rowid AS id{rank} FROM search_text WHERE search_text MATCH ?"), "rowid")
+/// The matching datasets of a search as SQL: a subquery `m` with the dataset id as `id` (and the
+/// BM25 score as `rank` when ranked), and its parameters.
+struct Matching {
+    from: String,
+    params: Vec<SqlValue>,
+}
+
+impl Matching {
+    fn new(q: &SearchQuery, fts: Option<&str>, ranked: bool) -> Self {
+        let mut params = Vec::new();
+        let (mut sql, id) = match fts {
+            Some(m) => {
+                params.push(SqlValue::Text(m.to_owned()));
+                let rank = if ranked { format!(", {RANK} AS rank") } else { String::new() };
+                // `+rowid`: the filters must not drive the full-text query (SQLite would run it
+                // again for every id they give).
+                (format!("SELECT rowid AS id{rank} FROM search_text WHERE search_text MATCH ?"), "+rowid")
+            }
+            None => ("SELECT dataset_id AS id FROM search_docs WHERE 1".to_owned(), "dataset_id"),
+        };
+        for (field, value) in &q.filters {
+            sql.push_str(&format!(
+                " AND {id} IN (SELECT dataset_id FROM search_facets WHERE field = ? AND value = ?)"
+            ));
+            params.push(SqlValue::Text(field.key().to_owned()));
+            params.push(SqlValue::Text(field.normalize(value)));
         }
-        None => (format!("SELECT id{} FROM datasets WHERE 1", if ranked { ", 0 AS rank" } else { "" }), "id"),
-    };
-    for (field, value) in &q.filters {
-        sql.push_str(&format!(
-            " AND {id} IN (SELECT dataset_id FROM search_facets WHERE field = ? AND value = ?)"
-        ));
-        params.push(SqlValue::Text(field.key().to_owned()));
-        params.push(SqlValue::Text(field.normalize(value)));
+        Self { from: format!("({sql}) m"), params }
     }
-    (sql, params)
+}
+
+fn text(v: rusqlite::types::ValueRef<'_>) -> Result<&str> {
+    v.as_str().map_err(|e| StoreError::Database(e.to_string()))
+}
+
+/// The facet values of the index as of one generation of it.
+pub(super) struct Postings {
+    generation: i64,
+    postings: FacetPostings,
+}
+
+/// Where a store keeps the facet values it loaded last.
+#[derive(Default)]
+pub(super) struct PostingsCache {
+    current: Mutex<Option<Arc<Postings>>>,
+    /// Held while loading, so that the searches that find the cache stale load it once.
+    loading: Mutex<()>,
+}
+
+impl PostingsCache {
+    fn get(&self, generation: i64) -> Option<Arc<Postings>> {
+        self.current.lock().ok().and_then(|g| g.clone()).filter(|p| p.generation == generation)
+    }
 }
 
 impl SqliteStore {
+    /// The facet values as `c` sees the index, from the cache when it is of that generation.
+    fn postings(&self, c: &Connection) -> Result<Arc<Postings>> {
+        let generation: i64 = c.query_row("SELECT generation FROM search_state", [], |r| r.get(0))?;
+        if let Some(p) = self.postings.get(generation) {
+            return Ok(p);
+        }
+        let _loading = self.postings.loading.lock();
+        if let Some(p) = self.postings.get(generation) {
+            return Ok(p);
+        }
+        let mut postings = FacetPostings::default();
+        let mut st =
+            c.prepare_cached("SELECT dataset_id, field, value FROM search_facets ORDER BY dataset_id")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            if let Some(field) = FacetField::from_key(text(r.get_ref(1)?)?) {
+                postings.push(r.get(0)?, field, text(r.get_ref(2)?)?);
+            }
+        }
+        let p = Arc::new(Postings { generation, postings });
+        if let Ok(mut cached) = self.postings.current.lock() {
+            // A search on an older snapshot does not replace a newer cache.
+            if cached.as_ref().is_none_or(|c| c.generation < generation) {
+                *cached = Some(p.clone());
+            }
+        }
+        Ok(p)
+    }
+
     pub(crate) fn search(&self, q: &SearchQuery) -> Result<SearchResult> {
         let terms = query_terms(&q.q);
         let fts = (!terms.is_empty()).then(|| fts5_match(&terms));
-        let sort = match q.sort {
-            SearchSort::Relevance if fts.is_some() => "m.rank, s.modified DESC, s.dataset_id DESC",
+        let ranked = q.sort == SearchSort::Relevance && fts.is_some();
+        let order = match q.sort {
+            SearchSort::Relevance if ranked => "p.rank, p.id DESC",
             SearchSort::Relevance | SearchSort::ModifiedDesc => "s.modified DESC, s.dataset_id DESC",
             SearchSort::ModifiedAsc => "s.modified, s.dataset_id",
-            SearchSort::TitleAsc => "s.title_key, d.slug",
-            SearchSort::TitleDesc => "s.title_key DESC, d.slug DESC",
-            SearchSort::NameAsc => "d.slug",
-            SearchSort::NameDesc => "d.slug DESC",
+            SearchSort::TitleAsc => "s.title_key, s.slug",
+            SearchSort::TitleDesc => "s.title_key DESC, s.slug DESC",
+            SearchSort::NameAsc => "s.slug",
+            SearchSort::NameDesc => "s.slug DESC",
         };
-        let ranked = q.sort == SearchSort::Relevance && fts.is_some();
         self.read(|c| {
             // One snapshot for the count, the page and the facets.
             let tx = c.unchecked_transaction()?;
-            let (m, mp) = matching(q, fts.as_deref(), false);
-            let count: i64 =
-                tx.prepare_cached(&format!("SELECT COUNT(*) FROM ({m})"))?.query_row(params_from_iter(&mp), |r| {
-                    r.get(0)
-                })?;
-            let mut slugs = Vec::new();
-            if q.rows > 0 && count > i64::from(q.start) {
-                let (m, mut p) = matching(q, fts.as_deref(), ranked);
-                p.push(SqlValue::Integer(i64::from(q.rows)));
-                p.push(SqlValue::Integer(i64::from(q.start)));
-                let sql = format!(
-                    "SELECT d.slug FROM ({m}) m JOIN datasets d ON d.id = m.id JOIN search_docs s ON s.dataset_id = m.id
-                     ORDER BY {sort} LIMIT ? OFFSET ?"
-                );
-                slugs = tx
-                    .prepare_cached(&sql)?
-                    .query_map(params_from_iter(&p), |r| r.get(0))?
-                    .collect::<Result<Vec<String>, _>>()?;
-            }
-            let mut facets: Vec<(FacetField, Vec<(String, u64)>)> = Vec::new();
-            for f in &q.facets {
-                if !facets.iter().any(|(g, _)| g == f) {
-                    facets.push((*f, Vec::new()));
+            let m = Matching::new(q, fts.as_deref(), false);
+            let (count, facets) = if q.facets.is_empty() {
+                let count: i64 = tx
+                    .prepare_cached(&format!("SELECT COUNT(*) FROM {}", m.from))?
+                    .query_row(params_from_iter(&m.params), |r| r.get(0))?;
+                (count.unsigned_abs(), Vec::new())
+            } else {
+                let postings = self.postings(&tx)?;
+                if fts.is_none() && q.filters.is_empty() {
+                    let count: i64 = tx.query_row("SELECT COUNT(*) FROM search_docs", [], |r| r.get(0))?;
+                    (count.unsigned_abs(), postings.postings.count(None, &q.facets, q.facet_limit))
+                } else {
+                    let ids = tx
+                        .prepare_cached(&format!("SELECT m.id FROM {}", m.from))?
+                        .query_map(params_from_iter(&m.params), |r| r.get(0))?
+                        .collect::<Result<Vec<i64>, _>>()?;
+                    let facets = postings.postings.count(Some(&ids), &q.facets, q.facet_limit);
+                    (ids.len() as u64, facets)
                 }
-            }
-            if !facets.is_empty() {
-                let fields: Vec<SqlValue> = facets.iter().map(|(f, _)| SqlValue::Text(f.key().to_owned())).collect();
-                let marks = vec!["?"; fields.len()].join(", ");
-                let (sql, p) = if fts.is_none() && q.filters.is_empty() {
-                    (
-                        format!(
-                            "SELECT field, value, COUNT(*) FROM search_facets WHERE field IN ({marks}) GROUP BY field, value"
-                        ),
-                        fields,
+            };
+            let mut slugs = Vec::new();
+            if q.rows > 0 && count > u64::from(q.start) {
+                let mut m = Matching::new(q, fts.as_deref(), ranked);
+                m.params.push(SqlValue::Integer(i64::from(q.rows)));
+                m.params.push(SqlValue::Integer(i64::from(q.start)));
+                let sql = if ranked {
+                    // The page by score first, then only its slugs.
+                    format!(
+                        "SELECT s.slug FROM (SELECT m.id, m.rank FROM {} ORDER BY m.rank, m.id DESC LIMIT ? OFFSET ?) p
+                         JOIN search_docs s ON s.dataset_id = p.id ORDER BY {order}",
+                        m.from
                     )
                 } else {
-                    let mut p = mp;
-                    p.extend(fields);
-                    (
-                        format!(
-                            "SELECT f.field, f.value, COUNT(*) FROM ({m}) m JOIN search_facets f ON f.dataset_id = m.id
-                             WHERE f.field IN ({marks}) GROUP BY f.field, f.value"
-                        ),
-                        p,
+                    format!(
+                        "SELECT s.slug FROM {} JOIN search_docs s ON s.dataset_id = m.id ORDER BY {order} LIMIT ? OFFSET ?",
+                        m.from
                     )
                 };
-                let mut st = tx.prepare_cached(&sql)?;
-                let mut rows = st.query(params_from_iter(&p))?;
-                while let Some(r) = rows.next()? {
-                    let field = FacetField::from_key(&r.get::<_, String>(0)?);
-                    if let Some((_, values)) = facets.iter_mut().find(|(f, _)| Some(*f) == field) {
-                        values.push((r.get(1)?, r.get::<_, i64>(2)?.unsigned_abs()));
-                    }
-                }
-                for (_, values) in &mut facets {
-                    values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                    values.truncate(q.facet_limit);
-                }
+                slugs = tx
+                    .prepare_cached(&sql)?
+                    .query_map(params_from_iter(&m.params), |r| r.get(0))?
+                    .collect::<Result<Vec<String>, _>>()?;
             }
-            Ok(SearchResult { count: count.unsigned_abs(), slugs, facets })
+            Ok(SearchResult { count, slugs, facets })
         })
     }
 }
@@ -534,10 +591,18 @@ mod tests {
         let path = dir.path().join("city.db");
         // Back to what migration 1 made: no search tables.
         let c = Connection::open(&path).unwrap();
-        c.execute_batch(
-            "DROP TABLE search_text; DROP TABLE search_docs; DROP TABLE search_facets; PRAGMA user_version = 1;",
-        )
-        .unwrap();
+        c.execute_batch("DROP TABLE search_text; PRAGMA user_version = 1;").unwrap();
+        let tables: Vec<String> = c
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'search%'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(!tables.is_empty());
+        for t in tables {
+            c.execute_batch(&format!("DROP TABLE {}", crate::quote_ident(&t))).unwrap();
+        }
         drop(c);
         let store = Store::open(&path).unwrap();
         assert_eq!(find(&store, "空气"), "aqhi");
@@ -545,6 +610,172 @@ mod tests {
         drop(store);
         let c = Connection::open(&path).unwrap();
         assert_eq!(c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), 2);
+    }
+
+    /// Not a benchmark with limits, a look: with `RUN_SLOW_TESTS` set, builds a catalogue of 10,000
+    /// datasets as migration 1 would hold them, times their indexing at open and a mix of searches
+    /// (run with `--no-capture` to see the timings), and checks the counts add up.
+    #[test]
+    fn timings_over_ten_thousand_datasets() {
+        if std::env::var_os("RUN_SLOW_TESTS").is_none() {
+            return;
+        }
+        const N: usize = 10_000;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("city.db");
+        drop(Store::open(&path).unwrap());
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            usize::try_from(rng % n as u64).unwrap()
+        };
+        let en = "air quality traffic speed population district building height address parcel hotspot lamppost \
+                  temperature humidity rainfall noise water school hospital library park beach bus railway ferry \
+                  parking toilet market licence restaurant hotel tourism budget expenditure revenue tax employment \
+                  wage housing land planning census birth death marriage election vote weather tide typhoon \
+                  innovation technology fund research talent startup patent broadband mobile internet energy \
+                  electricity gas waste recycling tree slope road tunnel bridge cycling pedestrian accident crime \
+                  police fire ambulance clinic vaccine dental elderly youth sport stadium pool museum heritage";
+        let en: Vec<&str> = en.split_whitespace().collect();
+        let zh = "空氣質素 交通 速度 人口 地區 建築物 高度 地址 地段 熱點 智慧燈柱 氣溫 濕度 雨量 噪音 食水 學校 醫院 \
+                  圖書館 公園 泳灘 巴士 鐵路 渡輪 停車場 公廁 街市 牌照 餐廳 酒店 旅遊 預算 開支 收入 稅務 就業 工資 房屋 \
+                  土地 規劃 人口普查 出生 死亡 婚姻 選舉 天氣 潮汐 颱風 創新 科技 基金 研究 人才 初創 專利 寬頻 流動 \
+                  能源 電力 煤氣 廢物 回收 樹木 斜坡 道路 隧道 橋樑 單車 行人 意外 罪案 警察 消防 救護 診所 疫苗";
+        let zh: Vec<&str> = zh.split_whitespace().collect();
+        let formats = ["csv", "csv", "csv", "json", "xlsx", "geojson", "xml"];
+        let licenses = ["CC-BY-4.0", "OGL", "data.gov.hk terms"];
+        let themes = ["environment", "transport", "population", "housing", "economy", "health", "education"];
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("BEGIN").unwrap();
+        c.execute("INSERT INTO blobs (sha256, size) VALUES ('x', 0)", []).unwrap();
+        for o in 0..40 {
+            c.execute(
+                "INSERT INTO organizations (slug, title, created) VALUES (?1, ?2, '2024-01-01T00:00:00Z')",
+                params![
+                    format!("org-{o}"),
+                    format!(r#"{{"en":"Department {o}","zh-Hant":"{}署"}}"#, zh[o % zh.len()])
+                ],
+            )
+            .unwrap();
+        }
+        let mut words = |pool: &[&'static str], n: usize, sep: &str| -> String {
+            (0..n).map(|_| pool[next(pool.len())]).collect::<Vec<_>>().join(sep)
+        };
+        for i in 0..N {
+            let tags: Vec<String> =
+                (0..3 + i % 4).map(|k| en[(i * 7 + k * 13) % en.len()].to_owned()).collect();
+            let meta = serde_json::json!({
+                "title": {"en": words(&en, 4, " "), "zh-Hant": words(&zh, 3, ""), "zh-Hans": words(&zh, 2, "")},
+                "description": {"en": words(&en, 30, " "), "zh-Hant": words(&zh, 20, "，")},
+                "tags": tags,
+                "license": licenses[i % licenses.len()],
+                "theme": themes[i % themes.len()],
+                "frequency": "daily",
+            });
+            c.execute(
+                "INSERT INTO datasets (id, slug, organization_id, meta, created, modified) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![
+                    i64::try_from(i + 1).unwrap(),
+                    format!("dataset-{i}"),
+                    i64::try_from(i % 40 + 1).unwrap(),
+                    meta.to_string(),
+                    format!("2024-01-01T00:00:{:02}.{:09}Z", i % 60, i)
+                ],
+            )
+            .unwrap();
+            for r in 0..1 + i % 3 {
+                let id = format!("r-{i}-{r}");
+                let columns: Vec<Field> = words(&en, 5 + i % 15, " ")
+                    .split(' ')
+                    .map(|w| Field::new(w, FieldType::String))
+                    .collect();
+                c.execute(
+                    "INSERT INTO resources (id, dataset_id, name, position, title, description, current_version)
+                     VALUES (?1, ?2, ?3, ?4, '{}', '{}', 1)",
+                    params![id, i64::try_from(i + 1).unwrap(), format!("part-{r}"), r],
+                )
+                .unwrap();
+                c.execute(
+                    "INSERT INTO versions (resource_id, number, sha256, filename, format, media_type, encoding, schema,
+                                           row_count, created, publisher, skipped)
+                     VALUES (?1, 1, 'x', 'f', ?2, 'm', 'utf-8', ?3, 0, '2024', 'gen', '[]')",
+                    params![id, formats[(i + r) % formats.len()], serde_json::to_string(&Schema::new(columns)).unwrap()],
+                )
+                .unwrap();
+            }
+        }
+        c.execute_batch("COMMIT").unwrap();
+        drop(c);
+
+        let t = std::time::Instant::now();
+        let store = Store::open(&path).unwrap();
+        eprintln!("indexing {N} datasets at open: {:?}", t.elapsed());
+        let all = store.search(&SearchQuery::default()).unwrap();
+        assert_eq!(all.count, N as u64);
+
+        let q = |q: &str, filters: &[(FacetField, &str)], sort: SearchSort| SearchQuery {
+            q: q.to_owned(),
+            filters: filters.iter().map(|(f, v)| (*f, (*v).to_owned())).collect(),
+            sort,
+            rows: 20,
+            facets: FacetField::ALL.to_vec(),
+            ..SearchQuery::default()
+        };
+        use FacetField::{Format, Organization, Tag};
+        use SearchSort::{ModifiedDesc, NameAsc, Relevance, TitleAsc};
+        let cases = [
+            q("", &[], Relevance),
+            q("", &[], TitleAsc),
+            q("air", &[], Relevance),
+            q("air quality", &[], Relevance),
+            q("air quality traffic", &[], NameAsc),
+            q("空氣", &[], Relevance),
+            q("空气质素", &[], Relevance),
+            q("交通 速度", &[], Relevance),
+            q("人", &[], Relevance),
+            q("museum heritage", &[(Tag, "air")], Relevance),
+            q("", &[(Organization, "org-3")], ModifiedDesc),
+            q("", &[(Tag, "air"), (Format, "csv")], Relevance),
+            q("daily", &[], Relevance),
+            q("nothingmatches", &[], Relevance),
+        ];
+        let mut every = Vec::new();
+        for case in &cases {
+            let mut times = Vec::new();
+            let mut count = 0;
+            for _ in 0..30 {
+                let t = std::time::Instant::now();
+                let r = store.search(case).unwrap();
+                times.push(t.elapsed());
+                count = r.count;
+                // Every dataset has exactly one organisation, theme and licence.
+                for f in [0, 3, 4] {
+                    assert_eq!(r.facets[f].1.iter().map(|(_, n)| n).sum::<u64>(), r.count, "{case:?}");
+                }
+            }
+            times.sort();
+            eprintln!(
+                "{:>5} found, median {:>9.3?}, max {:>9.3?}: q={:?} filters={:?} sort={:?}",
+                count,
+                times[times.len() / 2],
+                times[times.len() - 1],
+                case.q,
+                case.filters,
+                case.sort
+            );
+            every.extend(times);
+        }
+        every.sort();
+        let p = |x: usize| every[(every.len() * x / 100).min(every.len() - 1)];
+        eprintln!(
+            "all {} searches: p50 {:?}, p99 {:?}, max {:?}",
+            every.len(),
+            p(50),
+            p(99),
+            every[every.len() - 1]
+        );
     }
 
     #[test]
