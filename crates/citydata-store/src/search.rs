@@ -19,8 +19,8 @@
 //!   English stemmer (`reading`, `readings` -> `read`; `library`, `libraries` -> `librari`); words
 //!   with digits or other letters are kept as they are.
 //!
-//! A query is its terms ANDed. English stop words (`the`, `of`, ...) are left out of a query unless
-//! it has nothing else; documents keep them.
+//! A query is its terms ANDed (the first 32). English stop words (`the`, `of`, ...) are left out of
+//! a query unless it has nothing else; documents keep them.
 
 use citydata_model::{DatasetMeta, Field, LangText};
 
@@ -278,6 +278,10 @@ const STOP_WORDS: &[&str] = &[
     "or", "that", "the", "to", "with",
 ];
 
+/// At most this many terms of a query count; the rest are left out (a pasted page of text should
+/// not make an expensive query).
+const MAX_TERMS: usize = 32;
+
 /// The terms of query text `q`, to be ANDed; empty when `q` has no letter or digit.
 pub(crate) fn query_terms(q: &str) -> Vec<Term> {
     let stemmer = stemmer();
@@ -293,7 +297,7 @@ pub(crate) fn query_terms(q: &str) -> Vec<Term> {
         }
     });
     let all_stop = terms.iter().all(|(_, stop)| *stop);
-    terms.into_iter().filter(|(_, stop)| all_stop || !stop).map(|(t, _)| t).collect()
+    terms.into_iter().filter(|(_, stop)| all_stop || !stop).map(|(t, _)| t).take(MAX_TERMS).collect()
 }
 
 /// One resource of a dataset, as far as the index cares.
@@ -536,6 +540,14 @@ mod tests {
         ] {
             assert_eq!(query(q), want, "{q:?}");
         }
+    }
+
+    #[test]
+    fn long_queries_are_cut() {
+        let q: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
+        let terms = query_terms(&q.join(" "));
+        assert_eq!(terms.len(), MAX_TERMS);
+        assert_eq!(terms[MAX_TERMS - 1], ["w31"]);
     }
 
     #[test]
