@@ -406,38 +406,37 @@ impl IndexDoc {
 
 /// The facet values of every indexed dataset, held in memory so that counting them over a large
 /// matching set takes a fraction of a millisecond instead of a join and a grouping in the
-/// database. A backend builds it from its index (datasets in ascending id order) and rebuilds it
-/// when the index changes.
+/// database. A backend builds it from its index (the distinct values with their ids, then the
+/// value ids of each dataset in ascending dataset order) and rebuilds it when the index changes.
 #[derive(Debug, Default)]
 pub(crate) struct FacetPostings {
-    /// Each distinct (field, value).
-    values: Vec<(FacetField, String)>,
-    /// Value ids by value, one map per field (in the order of [`FacetField::ALL`]).
-    lookup: [std::collections::HashMap<String, u32>; 5],
-    /// Dataset ids, ascending, and where each one's value ids start in `postings`.
+    /// Each distinct (field, value) with the backend's id for it, by id.
+    values: Vec<(i64, FacetField, String)>,
+    /// Dataset ids, ascending, and where each one's values (indexes into `values`) start in
+    /// `postings`.
     ids: Vec<i64>,
     starts: Vec<usize>,
     postings: Vec<u32>,
 }
 
 impl FacetPostings {
-    /// Adds value `value` of field `field` to dataset `id`; ids must come in ascending order.
-    pub(crate) fn push(&mut self, id: i64, field: FacetField, value: &str) {
+    /// Postings over `values`: each distinct (field, value) with its id.
+    pub(crate) fn new(mut values: Vec<(i64, FacetField, String)>) -> Self {
+        values.sort_by_key(|(id, _, _)| *id);
+        Self { values, ..Self::default() }
+    }
+
+    /// Adds the value with id `value` to dataset `id`; datasets must come in ascending order.
+    /// Unknown value ids are left out.
+    pub(crate) fn push(&mut self, id: i64, value: i64) {
+        let Ok(v) = self.values.binary_search_by_key(&value, |(id, _, _)| *id) else {
+            return;
+        };
         if self.ids.last() != Some(&id) {
             self.ids.push(id);
             self.starts.push(self.postings.len());
         }
-        let map = &mut self.lookup[field as usize];
-        let v = match map.get(value) {
-            Some(v) => *v,
-            None => {
-                let v = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
-                map.insert(value.to_owned(), v);
-                self.values.push((field, value.to_owned()));
-                v
-            }
-        };
-        self.postings.push(v);
+        self.postings.push(u32::try_from(v).unwrap_or(u32::MAX));
     }
 
     fn values_of(&self, i: usize) -> &[u32] {
@@ -478,8 +477,8 @@ impl FacetPostings {
                 .values
                 .iter()
                 .zip(&counts)
-                .filter(|((g, _), n)| g == f && **n > 0)
-                .map(|((_, v), n)| (v.clone(), *n))
+                .filter(|((_, g, _), n)| g == f && **n > 0)
+                .map(|((_, _, v), n)| (v.clone(), *n))
                 .collect();
             values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             values.truncate(limit);
@@ -562,16 +561,14 @@ mod tests {
 
     #[test]
     fn facet_postings() {
-        let mut p = FacetPostings::default();
-        for (id, f, v) in [
-            (1, FacetField::Tag, "air"),
-            (1, FacetField::Tag, "noise"),
-            (1, FacetField::Format, "csv"),
-            (4, FacetField::Tag, "air"),
-            (9, FacetField::Tag, "water"),
-            (9, FacetField::Format, "csv"),
-        ] {
-            p.push(id, f, v);
+        let mut p = FacetPostings::new(vec![
+            (7, FacetField::Tag, "noise".into()),
+            (2, FacetField::Tag, "air".into()),
+            (3, FacetField::Format, "csv".into()),
+            (5, FacetField::Tag, "water".into()),
+        ]);
+        for (id, value) in [(1, 2), (1, 7), (1, 3), (4, 2), (9, 5), (9, 3), (9, 99)] {
+            p.push(id, value);
         }
         let show = |ids: Option<&[i64]>, limit| {
             p.count(ids, &[FacetField::Tag, FacetField::Format, FacetField::Tag, FacetField::License], limit)

@@ -43,13 +43,18 @@ CREATE TABLE search_docs (
 CREATE INDEX search_docs_slug ON search_docs (slug);
 CREATE INDEX search_docs_title ON search_docs (title_key, slug);
 CREATE INDEX search_docs_modified ON search_docs (modified);
-CREATE TABLE search_facets (
-    dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+CREATE TABLE search_values (
+    id INTEGER PRIMARY KEY,
     field TEXT NOT NULL,          -- organization, tag, format, theme, license
     value TEXT NOT NULL,
-    PRIMARY KEY (dataset_id, field, value)
+    UNIQUE (field, value)
+);
+CREATE TABLE search_facets (
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+    value_id INTEGER NOT NULL REFERENCES search_values(id),
+    PRIMARY KEY (dataset_id, value_id)
 ) WITHOUT ROWID;
-CREATE INDEX search_facets_value ON search_facets (field, value);
+CREATE INDEX search_facets_value ON search_facets (value_id);
 CREATE TABLE search_state (
     generation INTEGER NOT NULL   -- counts changes of the index, so a copy in memory knows it is stale
 );
@@ -112,11 +117,29 @@ fn index_dataset(c: &Connection, id: i64) -> Result<()> {
         "INSERT INTO search_text (rowid, title, tags, body, columns) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![id, doc.title, doc.tags, doc.body, doc.columns])?;
-    c.prepare_cached("DELETE FROM search_facets WHERE dataset_id = ?1")?.execute([id])?;
-    let mut insert =
-        c.prepare_cached("INSERT INTO search_facets (dataset_id, field, value) VALUES (?1, ?2, ?3)")?;
+    let old: Vec<i64> = c
+        .prepare_cached("DELETE FROM search_facets WHERE dataset_id = ?1 RETURNING value_id")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut find = c.prepare_cached("SELECT id FROM search_values WHERE field = ?1 AND value = ?2")?;
+    let mut add = c.prepare_cached("INSERT INTO search_values (field, value) VALUES (?1, ?2)")?;
+    let mut insert = c.prepare_cached("INSERT INTO search_facets (dataset_id, value_id) VALUES (?1, ?2)")?;
     for (field, value) in &doc.facets {
-        insert.execute(params![id, field.key(), value])?;
+        let value_id = match find.query_row(params![field.key(), value], |r| r.get::<_, i64>(0)).optional()? {
+            Some(v) => v,
+            None => {
+                add.execute(params![field.key(), value])?;
+                c.last_insert_rowid()
+            }
+        };
+        insert.execute(params![id, value_id])?;
+    }
+    // Values no dataset has any more.
+    let mut unused = c.prepare_cached(
+        "DELETE FROM search_values WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM search_facets WHERE value_id = ?1)",
+    )?;
+    for v in old {
+        unused.execute([v])?;
     }
     c.prepare_cached(
         "INSERT OR REPLACE INTO search_docs (dataset_id, slug, title_key, modified, org_title)
@@ -200,7 +223,8 @@ impl Matching {
         };
         for (field, value) in &q.filters {
             sql.push_str(&format!(
-                " AND {id} IN (SELECT dataset_id FROM search_facets WHERE field = ? AND value = ?)"
+                " AND {id} IN (SELECT dataset_id FROM search_facets
+                               WHERE value_id = (SELECT id FROM search_values WHERE field = ? AND value = ?))"
             ));
             params.push(SqlValue::Text(field.key().to_owned()));
             params.push(SqlValue::Text(field.normalize(value)));
@@ -244,14 +268,20 @@ impl SqliteStore {
         if let Some(p) = self.postings.get(generation) {
             return Ok(p);
         }
-        let mut postings = FacetPostings::default();
-        let mut st =
-            c.prepare_cached("SELECT dataset_id, field, value FROM search_facets ORDER BY dataset_id")?;
+        let mut values = Vec::new();
+        let mut st = c.prepare_cached("SELECT id, field, value FROM search_values")?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             if let Some(field) = FacetField::from_key(text(r.get_ref(1)?)?) {
-                postings.push(r.get(0)?, field, text(r.get_ref(2)?)?);
+                values.push((r.get(0)?, field, r.get(2)?));
             }
+        }
+        let mut postings = FacetPostings::new(values);
+        let mut st =
+            c.prepare_cached("SELECT dataset_id, value_id FROM search_facets ORDER BY dataset_id")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            postings.push(r.get(0)?, r.get(1)?);
         }
         let p = Arc::new(Postings { generation, postings });
         if let Ok(mut cached) = self.postings.current.lock() {
@@ -597,7 +627,8 @@ mod tests {
         let path = dir.path().join("city.db");
         // Back to what migration 1 made: no search tables.
         let c = Connection::open(&path).unwrap();
-        c.execute_batch("DROP TABLE search_text; PRAGMA user_version = 1;").unwrap();
+        c.execute_batch("PRAGMA foreign_keys = OFF; DROP TABLE search_text; PRAGMA user_version = 1;")
+            .unwrap();
         let tables: Vec<String> = c
             .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'search%'")
             .unwrap()
@@ -720,6 +751,16 @@ mod tests {
         eprintln!("indexing {N} datasets at open: {:?}", t.elapsed());
         let all = store.search(&SearchQuery::default()).unwrap();
         assert_eq!(all.count, N as u64);
+        store
+            .backend
+            .read(|c| {
+                *store.backend.postings.current.lock().unwrap() = None;
+                let t = std::time::Instant::now();
+                store.backend.postings(c)?;
+                eprintln!("loading the facet values: {:?}", t.elapsed());
+                Ok(())
+            })
+            .unwrap();
 
         let q = |q: &str, filters: &[(FacetField, &str)], sort: SearchSort| SearchQuery {
             q: q.to_owned(),
