@@ -573,6 +573,14 @@ mod tests {
     #[test]
     fn the_index_follows_publishes_and_rollbacks() {
         let (_dir, store) = catalogue();
+        let tags = || {
+            let q = SearchQuery { facets: vec![FacetField::Tag], ..SearchQuery::default() };
+            let r = store.search(&q).unwrap();
+            r.facets[0].1.iter().map(|(v, n)| format!("{v}:{n}")).collect::<Vec<_>>().join(",")
+        };
+        let before = "air:2,culture:1,health:1,noise:1,report:1,smart city:1,wifi:1";
+        assert_eq!(tags(), before);
+
         // A rolled-back publish leaves the index as it was.
         let mut p = begin(
             &store,
@@ -587,6 +595,7 @@ mod tests {
         for (q, want) in [("public", "libraries"), ("opening", "libraries"), ("swimming", ""), ("pool", "")] {
             assert_eq!(find(&store, q), want, "{q:?}");
         }
+        assert_eq!(tags(), before);
 
         // A committed publish replaces the dataset's entry.
         publish(
@@ -604,10 +613,17 @@ mod tests {
         ] {
             assert_eq!(find(&store, q), want, "{q:?}");
         }
-        let tags =
-            store.search(&SearchQuery { facets: vec![FacetField::Tag], ..SearchQuery::default() }).unwrap();
-        assert!(tags.facets[0].1.contains(&("sport".to_owned(), 1)), "{tags:?}");
-        assert!(!tags.facets[0].1.iter().any(|(t, _)| t == "culture"), "{tags:?}");
+        assert_eq!(tags(), "air:2,health:1,noise:1,report:1,smart city:1,sport:1,wifi:1");
+        // The values no dataset has any more (tag and theme `culture`) are gone from the index too.
+        let culture: i64 = store
+            .backend
+            .read(|c| {
+                Ok(c.query_row("SELECT COUNT(*) FROM search_values WHERE value = 'culture'", [], |r| {
+                    r.get(0)
+                })?)
+            })
+            .unwrap();
+        assert_eq!(culture, 0);
 
         // A new title of an organisation reaches its other datasets.
         publish(
