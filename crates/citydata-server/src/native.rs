@@ -161,9 +161,9 @@ pub(crate) fn row_query(pairs: &[(String, String)]) -> Result<(RowQuery, RowForm
             }
             "_sort_desc" => q.sort.push(SortKey::desc(v.clone())),
             "_fields" | "_col" => {
-                q.fields.get_or_insert_with(Vec::new).extend(
-                    v.split(',').map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned),
-                );
+                q.fields
+                    .get_or_insert_with(Vec::new)
+                    .extend(v.split(',').map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned));
             }
             "_total" => {
                 q.total = match v.as_str() {
@@ -200,7 +200,10 @@ pub(crate) fn row_query(pairs: &[(String, String)]) -> Result<(RowQuery, RowForm
                     Op::IsNull | Op::NotNull => Vec::new(),
                     _ => vec![v.clone()],
                 };
-                match filters.iter_mut().find(|f| f.column == column && f.op == op && matches!(op, Op::Eq | Op::In)) {
+                match filters
+                    .iter_mut()
+                    .find(|f| f.column == column && f.op == op && matches!(op, Op::Eq | Op::In))
+                {
                     Some(f) => f.values.extend(values),
                     None => filters.push(Filter::new(column, op, values)),
                 }
@@ -227,11 +230,13 @@ pub(crate) async fn rows(
         Ok((r.id.clone(), r.name.clone()))
     })
     .await?;
-    let kept: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "_next" && k != "_offset").collect();
+    let kept: Vec<(String, String)> =
+        pairs.into_iter().filter(|(k, _)| k != "_next" && k != "_offset").collect();
     let base = format!("/api/v1/datasets/{slug}/resources/{name}/rows");
     let frame = JsonFrame {
         next_url: Box::new(move |token| {
-            let mut q: Vec<String> = kept.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+            let mut q: Vec<String> =
+                kept.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
             q.push(format!("_next={}", encode(token)));
             format!("{base}?{}", q.join("&"))
         }),
@@ -243,7 +248,9 @@ pub(crate) async fn rows(
         RowFormat::Ndjson => Some(format!("{name}.ndjson")),
         RowFormat::GeoJson => Some(format!("{name}.geojson")),
     };
-    let filename = filename.map(|f| f.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect());
+    let filename = filename.map(|f| {
+        f.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect()
+    });
     stream::rows_response(s, rid, query, format, Some(frame), filename).await
 }
 

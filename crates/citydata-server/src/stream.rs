@@ -191,7 +191,8 @@ impl RowSink for Writer {
         self.geometry = head.columns.iter().position(|c| c.field_type == FieldType::Geometry);
         match self.format {
             RowFormat::GeoJson if self.geometry.is_none() => {
-                let err = ApiError::BadRequest("this resource has no geometry column: GeoJSON needs one".into());
+                let err =
+                    ApiError::BadRequest("this resource has no geometry column: GeoJSON needs one".into());
                 if let Some(tx) = self.head_tx.take() {
                     let _ = tx.send(Err(err));
                 }
@@ -231,7 +232,9 @@ impl RowSink for Writer {
                 self.buf.extend_from_slice(&s);
                 self.buf.extend_from_slice(b",\"records\":[");
             }
-            RowFormat::GeoJson => self.buf.extend_from_slice(b"{\"type\":\"FeatureCollection\",\"features\":["),
+            RowFormat::GeoJson => {
+                self.buf.extend_from_slice(b"{\"type\":\"FeatureCollection\",\"features\":[")
+            }
             RowFormat::Csv { bom, delimiter } => {
                 if bom {
                     self.buf.extend_from_slice("\u{feff}".as_bytes());
@@ -271,7 +274,9 @@ impl RowSink for Writer {
                 let g = self.geometry.unwrap_or(0);
                 self.buf.extend_from_slice(b"{\"type\":\"Feature\",\"geometry\":");
                 match values.get(g) {
-                    Some(Value::Text(t)) if t.trim_start().starts_with('{') => self.buf.extend_from_slice(t.as_bytes()),
+                    Some(Value::Text(t)) if t.trim_start().starts_with('{') => {
+                        self.buf.extend_from_slice(t.as_bytes())
+                    }
                     _ => self.buf.extend_from_slice(b"null"),
                 }
                 self.buf.extend_from_slice(b",\"properties\":");

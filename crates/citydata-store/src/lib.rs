@@ -11,6 +11,7 @@
 
 mod ident;
 mod query;
+mod search;
 mod sqlite;
 
 use std::io::Read;
@@ -23,6 +24,7 @@ pub use query::{
     Column, Facet, FacetValue, Filter, Head, Op, RowBuffer, RowQuery, RowSink, SortKey, SqlLimits,
     SqlOutcome, Total,
 };
+pub use search::{FacetField, SearchQuery, SearchResult, SearchSort};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -307,11 +309,21 @@ impl Store {
     /// from, else the type of its first value; blobs arrive as text, `\x` and hex.
     ///
     /// # Errors
-    /// `Invalid` with a message for the user when the SQL is wrong, not allowed, too slow or too big,
-    /// or when the sandbox stays busy longer than `limits.wait`; whatever the sink returns; database
-    /// errors.
+    /// `Invalid` with a message for the user when the SQL is wrong, too slow or too big; `Forbidden`
+    /// when it reaches for anything but the public data tables and ordinary functions; `Busy` when
+    /// the sandbox stays busy longer than `limits.wait`; whatever the sink returns; database errors.
     pub fn user_sql(&self, sql: &str, limits: &SqlLimits, sink: &mut dyn RowSink) -> Result<SqlOutcome> {
         self.backend.user_sql(sql, limits, sink)
+    }
+
+    /// Searches the catalogue: the datasets that match `q`, one page of their slugs, and the facet
+    /// counts over all of them. (CKAN's `tag_list` is the [`FacetField::Tag`] facet of an empty query
+    /// with `facet_limit: usize::MAX`.)
+    ///
+    /// # Errors
+    /// Database errors. No query text is an error: it is never taken as search-engine syntax.
+    pub fn search(&self, q: &SearchQuery) -> Result<SearchResult> {
+        self.backend.search(q)
     }
 
     /// Checks the database: the file's integrity, and that the catalogue and the tables agree (every

@@ -1,5 +1,7 @@
 //! The SQLite backend: one database file in WAL mode, a pool of read connections, one writer at a time.
 
+mod search;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -16,9 +18,10 @@ mod sandbox;
 use crate::{quote_ident, Dataset, NewVersion, Organization, Resource, Result, Rows, StoreError, Version};
 
 /// The newest schema this build writes.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE organizations (
     id INTEGER PRIMARY KEY,
     slug TEXT NOT NULL UNIQUE,
@@ -68,7 +71,9 @@ CREATE TABLE versions (
     skipped TEXT NOT NULL,        -- JSON array of texts
     PRIMARY KEY (resource_id, number)
 );
-"];
+",
+    search::MIGRATION,
+];
 
 const CHUNK: usize = 1 << 20;
 
@@ -110,6 +115,7 @@ pub(crate) struct SqliteStore {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     sandbox: sandbox::Sandbox,
+    postings: search::PostingsCache,
 }
 
 impl SqliteStore {
@@ -132,10 +138,12 @@ impl SqliteStore {
             tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
             tx.commit()?;
         }
+        search::index_missing(&conn)?;
         Ok(Self {
             path: path.to_owned(),
             readers: Mutex::new(vec![conn]),
             sandbox: sandbox::Sandbox::new(path),
+            postings: search::PostingsCache::default(),
         })
     }
 
@@ -630,6 +638,7 @@ impl SqlitePublish {
                 params![self.dataset_id, self.now],
             )?;
         }
+        self.reindex()?;
         self.conn.execute_batch("COMMIT")?;
         self.open = false;
         Ok(())

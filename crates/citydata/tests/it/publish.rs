@@ -164,7 +164,10 @@ fn every_format_and_encoding() {
     let rows = server.json("/api/v1/datasets/formats/resources/big5/rows");
     assert_eq!(rows["records"][1]["地區"], "深水埗");
     let rows = server.json("/api/v1/datasets/formats/resources/pts/rows");
-    assert_eq!(rows["records"][0]["geometry"], serde_json::json!({"type": "Point", "coordinates": [114.17, 22.3]}));
+    assert_eq!(
+        rows["records"][0]["geometry"],
+        serde_json::json!({"type": "Point", "coordinates": [114.17, 22.3]})
+    );
 }
 
 #[test]
