@@ -16,14 +16,20 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use citydata_model::LangText;
-use citydata_store::{Dataset, Organization, Resource, Store, StoreError};
+use citydata_model::{FieldType, LangText, Value};
+use citydata_store::{
+    Dataset, FacetField, Filter, Head, Op, Organization, Resource, RowBuffer, RowQuery, SearchQuery,
+    SearchSort, SortKey, SqlLimits, Store, StoreError,
+};
 use serde_json::{json, Map, Value as Json};
 
 use crate::AppState;
 
 /// The CKAN version whose Action API this module follows.
 const CKAN_API_VERSION: &str = "2.10";
+
+/// The most rows `package_search` returns in one call, as in CKAN.
+const MAX_SEARCH_ROWS: u64 = 1000;
 
 /// Actions that change the catalogue: publishing goes through `citydata publish` (and later the
 /// publish API with a token), so through this API they are refused as CKAN refuses an anonymous
@@ -64,11 +70,30 @@ pub(crate) enum CkanError {
     Authorization(String),
     /// 400 `Bad Request`.
     BadRequest(String),
+    /// 409 `Search Query Error`: `q` or `fq` cannot be understood.
+    SearchQuery(String),
+    /// 503: the work could not be started now; try again shortly.
+    Busy(String),
     /// 500, logged; the client gets a generic message.
     Internal(String),
 }
 
 impl CkanError {
+    /// The error as one line of text, for answers outside CKAN's envelope.
+    fn message(&self) -> String {
+        match self {
+            CkanError::Validation(fields) => {
+                fields.iter().map(|(k, v)| format!("{k}: {}", v.join("; "))).collect::<Vec<_>>().join(", ")
+            }
+            CkanError::NotFound(m)
+            | CkanError::Authorization(m)
+            | CkanError::BadRequest(m)
+            | CkanError::SearchQuery(m)
+            | CkanError::Busy(m)
+            | CkanError::Internal(m) => m.clone(),
+        }
+    }
+
     fn field(name: &str, message: impl Into<String>) -> Self {
         CkanError::Validation(BTreeMap::from([(name.to_owned(), vec![message.into()])]))
     }
@@ -79,6 +104,8 @@ impl From<StoreError> for CkanError {
         match e {
             StoreError::NotFound(what) => CkanError::NotFound(format!("{what} not found")),
             StoreError::Invalid(m) => CkanError::BadRequest(m),
+            StoreError::Forbidden(m) => CkanError::Authorization(m),
+            StoreError::Busy(m) => CkanError::Busy(m),
             other => CkanError::Internal(other.to_string()),
         }
     }
@@ -119,6 +146,14 @@ impl IntoResponse for Answer {
                     CkanError::BadRequest(m) => (
                         StatusCode::BAD_REQUEST,
                         json!({ "__type": "Bad Request", "message": format!("Bad request - {m}") }),
+                    ),
+                    CkanError::SearchQuery(m) => (
+                        StatusCode::CONFLICT,
+                        json!({ "__type": "Search Query Error", "message": format!("Search Query is invalid: {m}") }),
+                    ),
+                    CkanError::Busy(m) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        json!({ "__type": "Service Unavailable", "message": m }),
                     ),
                     CkanError::Internal(cause) => {
                         tracing::error!(%cause, "internal error in a CKAN action");
@@ -328,6 +363,8 @@ const ACTIONS: &[&str] = &[
     "group_show",
     "package_activity_list",
     "license_list",
+    "datastore_search",
+    "datastore_search_sql",
 ];
 
 fn dispatch(store: &Store, name: &str, p: &Params, base: &str) -> Result<Json, CkanError> {
@@ -352,6 +389,9 @@ fn dispatch(store: &Store, name: &str, p: &Params, base: &str) -> Result<Json, C
             }
         }
         "package_list" => package_list(&ctx, p),
+        "package_search" => package_search(&ctx, p),
+        "datastore_search" => datastore_search(&ctx, p),
+        "datastore_search_sql" => datastore_search_sql(&ctx, p),
         "current_package_list_with_resources" => {
             let names = ctx.paged_slugs(p)?;
             names.iter().map(|n| ctx.package(n)).collect::<Result<Vec<_>, _>>().map(Json::Array)
@@ -761,6 +801,445 @@ fn package_activity_list(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
         })
         .collect();
     Ok(Json::Array(list))
+}
+
+/// Splits CKAN's `fq` (and `field:value` terms of `q`) into facet filters and the remaining words:
+/// `organization:epd +tags:"air quality" res_format:CSV`.
+/// In `q` (not `strict`), a term on another field (`title:air`) searches its value as words.
+fn split_field_terms(text: &str, strict: bool) -> Result<(Vec<(FacetField, String)>, String), CkanError> {
+    let mut filters = Vec::new();
+    let mut words = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let (term, after) = match rest.find(':') {
+            Some(colon) if !rest[..colon].contains(char::is_whitespace) => {
+                let name = rest[..colon].trim_start_matches('+');
+                let value_part = &rest[colon + 1..];
+                let (value, after) = if let Some(quoted) = value_part.strip_prefix('"') {
+                    match quoted.find('"') {
+                        Some(end) => (&quoted[..end], &quoted[end + 1..]),
+                        None => return Err(CkanError::SearchQuery(format!("unclosed quote in {text:?}"))),
+                    }
+                } else {
+                    let end = value_part.find(char::is_whitespace).unwrap_or(value_part.len());
+                    (&value_part[..end], &value_part[end..])
+                };
+                match FacetField::parse(name) {
+                    Some(f) => filters.push((f, value.to_owned())),
+                    None if !strict || name == "name" || name == "id" => words.push(value.to_owned()),
+                    None => {
+                        return Err(CkanError::SearchQuery(format!(
+                            "unknown field {name:?}: filter on organization, tags, res_format, groups or license_id"
+                        )))
+                    }
+                }
+                (None::<&str>, after)
+            }
+            _ => {
+                let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                (Some(&rest[..end]), &rest[end..])
+            }
+        };
+        if let Some(t) = term {
+            if !matches!(t, "AND" | "+" | "*:*") {
+                words.push(t.to_owned());
+            }
+        }
+        rest = after.trim_start();
+    }
+    Ok((filters, words.join(" ")))
+}
+
+fn search_sort(sort: Option<&str>) -> Result<SearchSort, CkanError> {
+    let Some(sort) = sort.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(SearchSort::Relevance) };
+    // The first key decides; CKAN's default "score desc, metadata_modified desc" is relevance.
+    let first = sort.split(',').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mut parts = first.split_whitespace();
+    let field = parts.next().unwrap_or("");
+    let desc = match parts.next() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => return Err(CkanError::field("sort", "Must be field names each followed by asc or desc")),
+    };
+    Ok(match (field, desc) {
+        ("score" | "rank", _) => SearchSort::Relevance,
+        ("metadata_modified", true) => SearchSort::ModifiedDesc,
+        ("metadata_modified", false) => SearchSort::ModifiedAsc,
+        ("title_string" | "title", false) => SearchSort::TitleAsc,
+        ("title_string" | "title", true) => SearchSort::TitleDesc,
+        ("name", false) => SearchSort::NameAsc,
+        ("name", true) => SearchSort::NameDesc,
+        _ => {
+            return Err(CkanError::field(
+                "sort",
+                "Can sort by score, metadata_modified, title_string or name, each asc or desc",
+            ))
+        }
+    })
+}
+
+fn package_search(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
+    let (mut filters, words) = split_field_terms(&p.str("q").unwrap_or_default(), false)?;
+    let (fq_filters, fq_words) = split_field_terms(&p.str("fq").unwrap_or_default(), true)?;
+    if !fq_words.trim().is_empty() {
+        return Err(CkanError::SearchQuery(format!("fq takes field:value terms only, not {fq_words:?}")));
+    }
+    filters.extend(fq_filters);
+    let rows = p.uint("rows", 10, Some(MAX_SEARCH_ROWS))?;
+    let start = p.uint("start", 0, None)?;
+    let facet_names = p.list("facet.field")?;
+    let facets = facet_names
+        .iter()
+        .map(|n| {
+            FacetField::parse(n).ok_or_else(|| {
+                CkanError::SearchQuery(format!(
+                    "cannot facet on {n:?}: use organization, tags, res_format, groups or license_id"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let facet_limit = match p.0.get("facet.limit") {
+        Some(Json::Number(n)) if n.as_i64() == Some(-1) => usize::MAX,
+        Some(Json::String(s)) if s == "-1" => usize::MAX,
+        _ => usize::try_from(p.uint("facet.limit", 50, None)?).unwrap_or(usize::MAX),
+    };
+    let query = SearchQuery {
+        q: words,
+        filters,
+        sort: search_sort(p.str("sort").as_deref())?,
+        rows: u32::try_from(rows).unwrap_or(u32::MAX),
+        start: u32::try_from(start).unwrap_or(u32::MAX),
+        facets,
+        facet_limit,
+    };
+    let found = ctx.store.search(&query)?;
+    let results = found.slugs.iter().map(|s| ctx.package(s)).collect::<Result<Vec<_>, _>>()?;
+    let org_titles: BTreeMap<String, String> = if query.facets.contains(&FacetField::Organization) {
+        ctx.store.organizations()?.into_iter().map(|(o, _)| (o.slug.clone(), text(&o.title))).collect()
+    } else {
+        BTreeMap::new()
+    };
+    let mut facets_old = Map::new();
+    let mut search_facets = Map::new();
+    for (field, values) in &found.facets {
+        let shown = |v: &str| match field {
+            FacetField::Format => v.to_ascii_uppercase(),
+            _ => v.to_owned(),
+        };
+        let display = |v: &str| match field {
+            FacetField::Organization => org_titles.get(v).cloned().unwrap_or_else(|| v.to_owned()),
+            _ => shown(v),
+        };
+        facets_old.insert(
+            field.name().to_owned(),
+            Json::Object(values.iter().map(|(v, n)| (shown(v), json!(n))).collect()),
+        );
+        let items: Vec<Json> = values
+            .iter()
+            .map(|(v, n)| json!({ "name": shown(v), "display_name": display(v), "count": n }))
+            .collect();
+        search_facets.insert(field.name().to_owned(), json!({ "title": field.name(), "items": items }));
+    }
+    Ok(json!({
+        "count": found.count,
+        "sort": p.str("sort").unwrap_or_else(|| "score desc, metadata_modified desc".into()),
+        "results": results,
+        "facets": facets_old,
+        "search_facets": search_facets,
+    }))
+}
+
+/// CKAN DataStore's name for a column type.
+fn datastore_type(t: FieldType) -> &'static str {
+    match t {
+        FieldType::Integer => "int",
+        FieldType::Number => "numeric",
+        FieldType::Boolean => "bool",
+        FieldType::Date => "date",
+        FieldType::Datetime => "timestamp",
+        FieldType::Time => "time",
+        FieldType::String => "text",
+        FieldType::Geometry => "geojson",
+    }
+}
+
+/// The most rows one `datastore_search` or `datastore_search_sql` call returns, as CKAN's default.
+const DATASTORE_MAX_ROWS: u64 = 32_000;
+
+/// CKAN's `sort`: `"col asc, col2 desc"` or a list of such.
+fn datastore_sort(p: &Params) -> Result<Vec<SortKey>, CkanError> {
+    let mut keys = Vec::new();
+    for item in p.list("sort")? {
+        for part in item.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (col, dir) = match part.rsplit_once(char::is_whitespace) {
+                Some((c, d)) if d.eq_ignore_ascii_case("asc") || d.eq_ignore_ascii_case("desc") => {
+                    (c.trim(), d)
+                }
+                _ => (part, "asc"),
+            };
+            let col = col.trim_matches('"');
+            keys.push(if dir.eq_ignore_ascii_case("desc") { SortKey::desc(col) } else { SortKey::asc(col) });
+        }
+    }
+    Ok(keys)
+}
+
+/// `filters`: an object of column -> value or list of values (equality, any of the list).
+fn datastore_filters(p: &Params) -> Result<Vec<Filter>, CkanError> {
+    let raw = match p.0.get("filters") {
+        None | Some(Json::Null) => return Ok(Vec::new()),
+        Some(Json::String(s)) if s.trim().is_empty() => return Ok(Vec::new()),
+        Some(Json::String(s)) => serde_json::from_str::<Json>(s)
+            .map_err(|_| CkanError::field("filters", "Must be a JSON object of column names and values"))?,
+        Some(v) => v.clone(),
+    };
+    let Json::Object(map) = raw else {
+        return Err(CkanError::field("filters", "Must be a JSON object of column names and values"));
+    };
+    let scalar = |v: &Json| match v {
+        Json::String(s) => Ok(Some(s.clone())),
+        Json::Number(n) => Ok(Some(n.to_string())),
+        Json::Bool(b) => Ok(Some(b.to_string())),
+        Json::Null => Ok(None),
+        _ => Err(CkanError::field("filters", "Values must be strings, numbers, booleans or lists of them")),
+    };
+    let mut out = Vec::new();
+    for (col, v) in map {
+        let values = match &v {
+            Json::Array(a) => a.iter().map(scalar).collect::<Result<Vec<_>, _>>()?,
+            other => vec![scalar(other)?],
+        };
+        if values.iter().any(Option::is_none) {
+            out.push(Filter::new(col.clone(), Op::IsNull, Vec::<String>::new()));
+        } else {
+            out.push(Filter::new(col.clone(), Op::Eq, values.into_iter().flatten().collect::<Vec<_>>()));
+        }
+    }
+    Ok(out)
+}
+
+fn datastore_error(e: StoreError) -> CkanError {
+    match e {
+        StoreError::NotFound(what) => CkanError::NotFound(format!("{what} not found")),
+        StoreError::Invalid(m) if m.starts_with("unknown column") => CkanError::field("fields", m),
+        StoreError::Invalid(m) if m.starts_with("filter") => CkanError::field("filters", m),
+        StoreError::Invalid(m) => CkanError::field("query", m),
+        other => other.into(),
+    }
+}
+
+/// The field list of a result, as CKAN gives it.
+fn datastore_fields(head: &Head) -> Json {
+    Json::Array(
+        head.columns
+            .iter()
+            .map(|c| {
+                let t = if c.name == "_id" { "int" } else { datastore_type(c.field_type) };
+                json!({ "id": c.name, "type": t })
+            })
+            .collect(),
+    )
+}
+
+/// Records as CKAN's `records_format` asks: objects, lists, csv or tsv.
+fn datastore_records(head: &Head, rows: &[Vec<Value<'static>>], format: &str) -> Result<Json, CkanError> {
+    let types: Vec<FieldType> = head.columns.iter().map(|c| c.field_type).collect();
+    match format {
+        "objects" => Ok(Json::Array(
+            rows.iter()
+                .map(|r| {
+                    Json::Object(
+                        head.columns
+                            .iter()
+                            .zip(r)
+                            .zip(&types)
+                            .map(|((c, v), t)| (c.name.clone(), crate::stream::to_json(v, *t)))
+                            .collect(),
+                    )
+                })
+                .collect(),
+        )),
+        "lists" => Ok(Json::Array(
+            rows.iter()
+                .map(|r| {
+                    Json::Array(r.iter().zip(&types).map(|(v, t)| crate::stream::to_json(v, *t)).collect())
+                })
+                .collect(),
+        )),
+        "csv" | "tsv" => {
+            let delimiter = if format == "csv" { b',' } else { b'\t' };
+            let mut out = Vec::new();
+            for r in rows {
+                for (i, (v, t)) in r.iter().zip(&types).enumerate() {
+                    if i > 0 {
+                        out.push(delimiter);
+                    }
+                    crate::stream::csv_field(&mut out, &crate::stream::text_value(v, *t), delimiter);
+                }
+                out.push(b'\n');
+            }
+            Ok(Json::String(String::from_utf8_lossy(&out).into_owned()))
+        }
+        _ => Err(CkanError::field("records_format", "Must be objects, lists, csv or tsv")),
+    }
+}
+
+fn datastore_search(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
+    let rid = p.str("resource_id").or_else(|| p.str("id")).filter(|s| !s.is_empty());
+    let rid = rid.ok_or_else(|| CkanError::field("resource_id", "Missing value"))?;
+    let limit = p.uint("limit", 100, Some(DATASTORE_MAX_ROWS))?;
+    let offset = p.uint("offset", 0, None)?;
+    let include_total = p.bool("include_total", true)?;
+    let records_format = p.str("records_format").unwrap_or_else(|| "objects".into());
+    let mut filters = datastore_filters(p)?;
+    // `q` is text over every column, or an object of column -> text.
+    let q = match p.0.get("q") {
+        Some(Json::Object(per_column)) => {
+            for (col, v) in per_column {
+                let words = v.as_str().unwrap_or_default();
+                for w in words.split_whitespace() {
+                    filters.push(Filter::new(col.clone(), Op::Contains, vec![w.to_owned()]));
+                }
+            }
+            None
+        }
+        Some(Json::String(s)) if s.trim_start().starts_with('{') => {
+            match serde_json::from_str::<Map<String, Json>>(s) {
+                Ok(per_column) => {
+                    for (col, v) in per_column {
+                        for w in v.as_str().unwrap_or_default().split_whitespace() {
+                            filters.push(Filter::new(col.clone(), Op::Contains, vec![w.to_owned()]));
+                        }
+                    }
+                    None
+                }
+                Err(_) => Some(s.clone()),
+            }
+        }
+        _ => p.str("q").filter(|s| !s.trim().is_empty()),
+    };
+    let fields = match p.list("fields")? {
+        f if f.is_empty() => None,
+        f => Some(
+            f.iter()
+                .flat_map(|s| s.split(','))
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        ),
+    };
+    let query = RowQuery {
+        filters,
+        q,
+        sort: datastore_sort(p)?,
+        fields,
+        limit: u32::try_from(limit).unwrap_or(u32::MAX),
+        offset,
+        after: None,
+        total: include_total.then_some(u64::MAX),
+        facets: Vec::new(),
+        facet_limit: 0,
+        distinct: p.bool("distinct", false)?,
+    };
+    let mut buf = RowBuffer::default();
+    ctx.store.query_rows(&rid, &query, &mut buf).map_err(datastore_error)?;
+    let head = buf.head.ok_or_else(|| CkanError::Internal("no head".into()))?;
+    let link = |off: u64| {
+        let mut q = format!("/api/3/action/datastore_search?resource_id={}", crate::native::encode(&rid));
+        if off > 0 {
+            q = format!("{q}&offset={off}");
+        }
+        if limit != 100 {
+            q = format!("{q}&limit={limit}");
+        }
+        q
+    };
+    let mut out = json!({
+        "include_total": include_total,
+        "resource_id": rid,
+        "fields": datastore_fields(&head),
+        "records_format": records_format,
+        "records": datastore_records(&head, &buf.rows, &records_format)?,
+        "limit": limit,
+        "offset": offset,
+        "_links": { "start": link(0), "next": link(offset + limit) },
+    });
+    if let Some(t) = head.total {
+        out["total"] = json!(t.count);
+        out["total_was_estimated"] = json!(!t.exact);
+    }
+    for key in ["q", "filters", "sort", "distinct"] {
+        if let Some(v) = p.0.get(key) {
+            out[key] = v.clone();
+        }
+    }
+    Ok(out)
+}
+
+fn datastore_search_sql(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
+    let sql = p.required("sql")?;
+    let limits = SqlLimits { max_rows: DATASTORE_MAX_ROWS, ..SqlLimits::default() };
+    let mut buf = RowBuffer::default();
+    let outcome = ctx.store.user_sql(&sql, &limits, &mut buf).map_err(|e| match e {
+        StoreError::Forbidden(m) => CkanError::Authorization(m),
+        StoreError::Invalid(m) => CkanError::field("query", m),
+        other => other.into(),
+    })?;
+    let head = buf.head.ok_or_else(|| CkanError::Internal("no head".into()))?;
+    let mut out = json!({
+        "sql": sql,
+        "fields": datastore_fields(&head),
+        "records": datastore_records(&head, &buf.rows, "objects")?,
+    });
+    if outcome.truncated {
+        out["records_truncated"] = json!(true);
+    }
+    Ok(out)
+}
+
+/// `GET /datastore/dump/{resource_id}`: the whole table as CSV (default), TSV, JSON or NDJSON,
+/// streamed; `bom=true` puts a byte order mark first. Takes `q`, `fields`, `sort`, `limit` and
+/// `offset` as `datastore_search` does.
+pub(crate) async fn dump(
+    State(s): State<AppState>,
+    Path(resource_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, crate::ApiError> {
+    let pairs = form_urlencoded(query.as_deref().unwrap_or(""));
+    let p = Params(pairs.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect());
+    let bad = |e: CkanError| crate::ApiError::BadRequest(e.message());
+    let bom = p.bool("bom", false).map_err(bad)?;
+    let format = crate::stream::RowFormat::parse(&p.str("format").unwrap_or_else(|| "csv".into()), bom)?;
+    let fields = match p.list("fields").map_err(bad)? {
+        f if f.is_empty() => None,
+        f => Some(
+            f.iter()
+                .flat_map(|s| s.split(','))
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        ),
+    };
+    let limit = p.uint("limit", u64::from(u32::MAX), None).map_err(bad)?;
+    let q = RowQuery {
+        filters: datastore_filters(&p).map_err(bad)?,
+        q: p.str("q").filter(|s| !s.trim().is_empty()),
+        sort: datastore_sort(&p).map_err(bad)?,
+        fields,
+        limit: u32::try_from(limit).unwrap_or(u32::MAX),
+        offset: p.uint("offset", 0, None).map_err(bad)?,
+        total: None,
+        ..RowQuery::default()
+    };
+    let ext = match format {
+        crate::stream::RowFormat::Csv { delimiter: b'\t', .. } => "tsv",
+        crate::stream::RowFormat::Csv { .. } => "csv",
+        crate::stream::RowFormat::Json => "json",
+        crate::stream::RowFormat::Ndjson => "ndjson",
+        crate::stream::RowFormat::GeoJson => "geojson",
+    };
+    let name: String = resource_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    crate::stream::rows_response(s, resource_id, q, format, None, Some(format!("{name}.{ext}"))).await
 }
 
 #[cfg(test)]

@@ -58,6 +58,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/historical-archive/get-file", get(archive::get_file))
         .route("/api/3/action/{name}", get(ckan::action).post(ckan::action))
         .route("/api/action/{name}", get(ckan::action).post(ckan::action))
+        .route("/datastore/dump/{resource_id}", get(ckan::dump))
         .route("/catalog", get(dcat::catalog))
         .route("/catalog.jsonld", get(dcat::catalog_jsonld))
         .route("/catalog.ttl", get(dcat::catalog_ttl))
