@@ -122,6 +122,12 @@ impl SqliteStore {
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
         configure(&conn)?;
+        // Bigger pages than the default 4 KiB: fewer B-tree pages to balance on bulk loads and fewer
+        // to read on scans. Takes effect only when the file is new.
+        conn.execute_batch("PRAGMA page_size = 16384")?;
+        // Bigger pages than the default 4 KiB: fewer B-tree pages to balance on bulk loads and fewer
+        // to read on scans. Takes effect only when the file is new.
+        conn.execute_batch("PRAGMA page_size = 16384")?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Database(format!(
