@@ -28,11 +28,23 @@ pub struct Inference {
     seen_value: bool,
     grouped: bool,
     day_first: bool,
+    /// Values seen (nulls not counted).
+    values: u64,
+    /// The first value that turned a typed column into text: the type it had until then, the
+    /// value's ordinal among the column's values, and the value (shortened).
+    fallback: Option<(FieldType, u64, String)>,
 }
 
 impl Default for Inference {
     fn default() -> Self {
-        Self { possible: TEXT_TYPES | GEOM, seen_value: false, grouped: false, day_first: false }
+        Self {
+            possible: TEXT_TYPES | GEOM,
+            seen_value: false,
+            grouped: false,
+            day_first: false,
+            values: 0,
+            fallback: None,
+        }
     }
 }
 
@@ -46,8 +58,16 @@ impl Inference {
                     return;
                 }
                 self.seen_value = true;
+                self.values += 1;
                 if self.possible & TEXT_TYPES != 0 {
                     let (types, grouped, day_first) = text_types(s.trim(), self.possible);
+                    if self.fallback.is_none() && self.values > 1 && self.possible & types & TEXT_TYPES == 0 {
+                        let before = self.field_type();
+                        if before != FieldType::String {
+                            let shown: String = s.chars().take(40).collect();
+                            self.fallback = Some((before, self.values, shown));
+                        }
+                    }
                     self.possible &= types;
                     self.grouped |= grouped && self.possible & (INT | NUM) != 0;
                     self.day_first |= day_first;
@@ -92,11 +112,26 @@ impl Inference {
         }
     }
 
+    /// Why a column that looked typed is text: the first value that was not of its type, said so
+    /// that the publisher can find and fix it. `None` when the column was never anything but text.
+    #[must_use]
+    pub fn fallback_note(&self) -> Option<String> {
+        let (before, n, value) = self.fallback.as_ref()?;
+        (self.field_type() == FieldType::String).then(|| {
+            format!(
+                "kept as text: value {n} of the column, {value:?}, is not {} like the {} before it",
+                article(*before),
+                n - 1
+            )
+        })
+    }
+
     /// The field for a column named `name`.
     #[must_use]
     pub fn field(&self, name: &str) -> Field {
         let t = self.field_type();
         let mut f = Field::new(name, t);
+        f.description = self.fallback_note();
         if self.grouped && matches!(t, FieldType::Integer | FieldType::Number) {
             f.group_char = Some(",".to_owned());
         }
@@ -505,6 +540,19 @@ mod tests {
             assert_eq!(column(values).field_type, *want, "{values:?}");
         }
         assert_eq!(column(&["1,234"]).group_char.as_deref(), Some(","));
+        // A stray value far down turns a column into text, and the field says which value did.
+        let mut stray: Vec<&str> = vec!["12"; 5000];
+        stray.push("12a");
+        let f = column(&stray);
+        assert_eq!(f.field_type, FieldType::String);
+        assert_eq!(
+            f.description.as_deref(),
+            Some(
+                "kept as text: value 5001 of the column, \"12a\", is not an integer like the 5000 before it"
+            )
+        );
+        assert_eq!(column(&["x", "y"]).description, None);
+        assert_eq!(column(&["1", "2.5"]).description, None);
         assert_eq!(column(&["31/12/2023"]).format.as_deref(), Some("%d/%m/%Y"));
     }
 
