@@ -403,8 +403,7 @@ fn dispatch(store: &Store, name: &str, p: &Params, base: &str) -> Result<Json, C
         "tag_list" => tag_list(&ctx, p),
         "tag_show" => {
             let id = p.required("id")?;
-            let (tags, _) = ctx.collect(|d| d.meta.tags.clone())?;
-            if tags.contains_key(&id) {
+            if ctx.values(FacetField::Tag)?.iter().any(|(t, _)| *t == id) {
                 Ok(tag_json(&id))
             } else {
                 Err(CkanError::NotFound(format!("tag {id}")))
@@ -414,8 +413,8 @@ fn dispatch(store: &Store, name: &str, p: &Params, base: &str) -> Result<Json, C
         "group_show" => group_show(&ctx, p),
         "package_activity_list" => package_activity_list(&ctx, p),
         "license_list" => {
-            let (licenses, _) = ctx.collect(|d| d.meta.license.iter().cloned().collect())?;
-            Ok(Json::Array(licenses.keys().map(|l| license_json(l)).collect()))
+            let licenses = ctx.values(FacetField::License)?;
+            Ok(Json::Array(licenses.iter().map(|(l, _)| license_json(l)).collect()))
         }
         w if WRITE_ACTIONS.contains(&w) => Err(CkanError::Authorization(format!(
             "{w} needs a publisher's token; this server takes none yet"
@@ -423,9 +422,6 @@ fn dispatch(store: &Store, name: &str, p: &Params, base: &str) -> Result<Json, C
         other => Err(CkanError::BadRequest(format!("Action name not known: {other}"))),
     }
 }
-
-/// Values (tags, themes, ...) with the slugs of the datasets that have each.
-type ValueIndex = BTreeMap<String, Vec<String>>;
 
 struct Ctx<'a> {
     store: &'a Store,
@@ -461,19 +457,24 @@ impl Ctx<'_> {
         Ok(slugs.into_iter().skip(offset).take(limit).collect())
     }
 
-    /// Every value `f` gives over all datasets, with the slugs of the datasets giving each.
-    fn collect(&self, f: impl Fn(&Dataset) -> Vec<String>) -> Result<(ValueIndex, Vec<Dataset>), CkanError> {
-        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut all = Vec::new();
-        for slug in self.store.dataset_slugs()? {
-            if let Some(d) = self.store.dataset(&slug)? {
-                for v in f(&d) {
-                    out.entry(v).or_default().push(slug.clone());
-                }
-                all.push(d);
-            }
-        }
-        Ok((out, all))
+    /// Every value of a facet over the whole catalogue, with its count (from the search index).
+    fn values(&self, field: FacetField) -> Result<Vec<(String, u64)>, CkanError> {
+        let q =
+            SearchQuery { rows: 0, facets: vec![field], facet_limit: usize::MAX, ..SearchQuery::default() };
+        let mut found = self.store.search(&q)?;
+        Ok(found.facets.pop().map(|(_, v)| v).unwrap_or_default())
+    }
+
+    /// Up to 1000 package dictionaries of the datasets with `value` in facet `field`.
+    fn packages_with(&self, field: FacetField, value: &str) -> Result<Json, CkanError> {
+        let q = SearchQuery {
+            filters: vec![(field, value.to_owned())],
+            sort: SearchSort::NameAsc,
+            rows: u32::try_from(MAX_SEARCH_ROWS).unwrap_or(u32::MAX),
+            ..SearchQuery::default()
+        };
+        let found = self.store.search(&q)?;
+        found.slugs.iter().map(|s| self.package(s)).collect::<Result<Vec<_>, _>>().map(Json::Array)
     }
 }
 
@@ -543,7 +544,7 @@ fn organization_json(o: &Organization, count: Option<u64>) -> Json {
     out
 }
 
-fn group_json(theme: &str, count: Option<usize>) -> Json {
+fn group_json(theme: &str, count: Option<u64>) -> Json {
     let mut out = json!({
         "id": citydata_store::name_uuid(&["citydata-group", theme]),
         "name": theme,
@@ -711,13 +712,7 @@ fn organization_show(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
         .ok_or_else(|| CkanError::NotFound(format!("organization {id:?}")))?;
     let mut out = organization_json(o, Some(*n));
     if p.bool("include_datasets", false)? {
-        let (_, all) = ctx.collect(|_| Vec::new())?;
-        out["packages"] = all
-            .iter()
-            .filter(|d| d.organization.as_ref().is_some_and(|x| x.slug == o.slug))
-            .take(1000)
-            .map(|d| package_json(d, ctx.base))
-            .collect();
+        out["packages"] = ctx.packages_with(FacetField::Organization, &o.slug)?;
     }
     if p.bool("include_tags", true)? {
         out["tags"] = json!([]);
@@ -729,9 +724,12 @@ fn organization_show(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
 }
 
 fn tag_list(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
-    let (tags, _) = ctx.collect(|d| d.meta.tags.clone())?;
+    let tags = ctx.values(FacetField::Tag)?;
     let query = p.str("query").or_else(|| p.str("q")).map(|q| q.to_lowercase());
-    let names = tags.keys().filter(|t| query.as_ref().is_none_or(|q| t.to_lowercase().contains(q.as_str())));
+    let mut names: Vec<&String> = tags.iter().map(|(t, _)| t).collect();
+    names.sort();
+    let names =
+        names.into_iter().filter(|t| query.as_ref().is_none_or(|q| t.to_lowercase().contains(q.as_str())));
     if p.bool("all_fields", false)? {
         Ok(Json::Array(names.map(|t| tag_json(t)).collect()))
     } else {
@@ -740,27 +738,26 @@ fn tag_list(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
 }
 
 fn group_list(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
-    let (themes, _) = ctx.collect(|d| d.meta.theme.iter().cloned().collect())?;
+    let themes = ctx.values(FacetField::Theme)?;
     let wanted = p.list("groups")?;
     let items = themes
         .iter()
         .filter(|(t, _)| wanted.is_empty() || wanted.contains(t))
-        .map(|(t, slugs)| group_json(t, Some(slugs.len())))
+        .map(|(t, n)| group_json(t, Some(*n)))
         .collect();
     list_answer(items, p)
 }
 
 fn group_show(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
     let id = p.required("id")?;
-    let (themes, all) = ctx.collect(|d| d.meta.theme.iter().cloned().collect())?;
-    let (theme, slugs) = themes
+    let themes = ctx.values(FacetField::Theme)?;
+    let (theme, n) = themes
         .iter()
-        .find(|(t, _)| **t == id || citydata_store::name_uuid(&["citydata-group", t]) == id)
+        .find(|(t, _)| *t == id || citydata_store::name_uuid(&["citydata-group", t]) == id)
         .ok_or_else(|| CkanError::NotFound(format!("group {id:?}")))?;
-    let mut out = group_json(theme, Some(slugs.len()));
+    let mut out = group_json(theme, Some(*n));
     if p.bool("include_datasets", false)? {
-        out["packages"] =
-            all.iter().filter(|d| slugs.contains(&d.slug)).map(|d| package_json(d, ctx.base)).collect();
+        out["packages"] = ctx.packages_with(FacetField::Theme, theme)?;
     }
     out["users"] = json!([]);
     out["extras"] = json!([]);
