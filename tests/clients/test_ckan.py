@@ -256,3 +256,17 @@ def test_native_rows(server, air):
     assert status == 400
     with urllib.request.urlopen(server.url + base + "?_format=csv&station=Station%202&_fields=station,aqhi") as r:
         assert r.read().decode() == "station,aqhi\r\nStation 2,2\r\n"
+
+
+def test_native_dataset_search(server, air):
+    _, found, _ = raw(server, "/api/v1/datasets?q=%E7%A9%BA%E6%B0%94&facets=organization,tag")
+    assert [d["slug"] for d in found["datasets"]] == ["air-quality"]
+    assert {"value": "epd", "count": 1} in found["facets"]["organization"]
+    _, page, _ = raw(server, "/api/v1/datasets?limit=2&offset=2&sort=name")
+    _, everything, _ = raw(server, "/api/v1/datasets?sort=name")
+    assert [d["slug"] for d in page["datasets"]] == [d["slug"] for d in everything["datasets"]][2:4]
+    assert page["count"] == everything["count"]
+    _, only, _ = raw(server, "/api/v1/datasets?organization=epd&tag=air")
+    assert only["count"] == 1
+    status, err, _ = raw(server, "/api/v1/datasets?colour=red")
+    assert status == 400 and "unknown parameter" in err["error"]["message"]

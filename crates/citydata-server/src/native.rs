@@ -8,7 +8,9 @@ use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use citydata_store::{Dataset, Filter, Op, Resource, RowQuery, SortKey, Version};
+use citydata_store::{
+    Dataset, FacetField, Filter, Op, Resource, RowQuery, SearchQuery, SearchSort, SortKey, Version,
+};
 use serde::Deserialize;
 use serde_json::{json, Value as JsonValue};
 
@@ -91,19 +93,87 @@ fn dataset_json(d: &Dataset, full: bool) -> JsonValue {
     out
 }
 
-/// `GET /api/v1/datasets`
-pub(crate) async fn datasets(State(s): State<AppState>) -> Result<Json<JsonValue>, ApiError> {
-    let list = blocking(move || {
+/// `GET /api/v1/datasets`: the catalogue, searched and paged (see the OpenAPI document).
+pub(crate) async fn datasets(
+    State(s): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<JsonValue>, ApiError> {
+    let pairs = crate::ckan::form_urlencoded(raw.as_deref().unwrap_or(""));
+    let mut q = SearchQuery { rows: 100, ..SearchQuery::default() };
+    let bad = |k: &str, what: &str| ApiError::BadRequest(format!("{k}: {what}"));
+    for (k, v) in &pairs {
+        match k.as_str() {
+            "q" => q.q.clone_from(v),
+            "limit" => {
+                q.rows = v.parse().map_err(|_| bad(k, "must be a whole number"))?;
+                if q.rows > 1000 {
+                    return Err(bad(k, "must be at most 1000"));
+                }
+            }
+            "offset" => q.start = v.parse().map_err(|_| bad(k, "must be a whole number"))?,
+            "sort" => {
+                q.sort = match v.as_str() {
+                    "relevance" => SearchSort::Relevance,
+                    "-modified" => SearchSort::ModifiedDesc,
+                    "modified" => SearchSort::ModifiedAsc,
+                    "title" => SearchSort::TitleAsc,
+                    "-title" => SearchSort::TitleDesc,
+                    "name" => SearchSort::NameAsc,
+                    "-name" => SearchSort::NameDesc,
+                    _ => return Err(bad(k, "must be relevance, modified, -modified, title, -title, name or -name")),
+                }
+            }
+            "facets" => {
+                for f in v.split(',').filter(|f| !f.is_empty()) {
+                    q.facets.push(FacetField::parse(f).ok_or_else(|| {
+                        bad(k, "facets are organization, tag, format, theme and license")
+                    })?);
+                }
+                q.facet_limit = 50;
+            }
+            other => match FacetField::parse(other) {
+                Some(f) => q.filters.push((f, v.clone())),
+                None => {
+                    return Err(bad(
+                        other,
+                        "unknown parameter: use q, limit, offset, sort, facets, or a filter on organization, tag, format, theme, license",
+                    ))
+                }
+            },
+        }
+    }
+    let (found, list) = blocking(move || {
+        let found = s.store.search(&q)?;
         let mut out = Vec::new();
-        for slug in s.store.dataset_slugs()? {
-            if let Some(d) = s.store.dataset(&slug)? {
+        for slug in &found.slugs {
+            if let Some(d) = s.store.dataset(slug)? {
                 out.push(dataset_json(&d, false));
             }
         }
-        Ok(out)
+        Ok((found, out))
     })
     .await?;
-    Ok(Json(json!({ "count": list.len(), "datasets": list })))
+    let facets: serde_json::Map<String, JsonValue> = found
+        .facets
+        .iter()
+        .map(|(f, values)| {
+            let items: Vec<JsonValue> =
+                values.iter().map(|(v, n)| json!({ "value": v, "count": n })).collect();
+            (facet_name(*f).to_owned(), JsonValue::Array(items))
+        })
+        .collect();
+    Ok(Json(json!({ "count": found.count, "datasets": list, "facets": facets })))
+}
+
+/// The native name of a facet (the metadata key it comes from).
+fn facet_name(f: FacetField) -> &'static str {
+    match f {
+        FacetField::Organization => "organization",
+        FacetField::Tag => "tag",
+        FacetField::Format => "format",
+        FacetField::Theme => "theme",
+        FacetField::License => "license",
+    }
 }
 
 fn find_dataset(s: &AppState, slug: &str) -> Result<Dataset, ApiError> {

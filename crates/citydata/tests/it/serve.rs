@@ -24,7 +24,7 @@ fn serve_loads_the_demo_and_stops_cleanly_on_sigterm() {
         .map(|f| (f["name"].as_str().unwrap(), f["type"].as_str().unwrap()))
         .collect();
     assert!(fields.contains(&("value", "integer")), "{fields:?}");
-    let rows = server.json("/api/v1/datasets/smart-city/resources/figures/rows?limit=3");
+    let rows = server.json("/api/v1/datasets/smart-city/resources/figures/rows?_limit=3");
     assert_eq!(rows["records"].as_array().unwrap().len(), 3);
     assert_eq!(rows["records"][1]["programme"], "iAM Smart");
     assert_eq!(rows["records"][1]["value"], 2_700_000);
