@@ -538,13 +538,19 @@ pub(crate) mod testing {
             skipped: Vec::new(),
         };
         let mut loader = tx.add_version(&nv, &mut Cursor::new(bytes.clone())).unwrap();
-        for r in rows {
+        // The bulk path (many rows per statement, then the rest one by one), then single rows.
+        let half = rows.len() / 2;
+        let flat: Vec<Value<'static>> = rows[..half].iter().flatten().cloned().collect();
+        loader.insert_many(&flat).unwrap();
+        for r in &rows[half..] {
             loader.insert(r).unwrap();
         }
         loader.finish().unwrap();
         tx.commit().unwrap();
         let ds = store.dataset(dataset).unwrap().unwrap();
-        ds.resources.iter().find(|r| r.name == name).unwrap().id.clone()
+        let res = ds.resources.iter().find(|r| r.name == name).unwrap();
+        assert_eq!(res.current().unwrap().row_count, i64::try_from(rows.len()).unwrap());
+        res.id.clone()
     }
 
     /// A text value.

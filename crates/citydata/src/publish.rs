@@ -432,19 +432,19 @@ fn load_rows(
             if width == 0 {
                 continue;
             }
-            let mut row: Vec<Value<'_>> = Vec::with_capacity(width);
-            for chunk in batch.slots.chunks(width) {
-                row.clear();
-                row.extend(chunk.iter().map(|s| match *s {
+            let values: Vec<Value<'_>> = batch
+                .slots
+                .iter()
+                .map(|s| match *s {
                     Slot::Null => Value::Null,
                     Slot::Int(i) => Value::Int(i),
                     Slot::Real(r) => Value::Real(r),
                     Slot::Text(a, b) => Value::Text(std::borrow::Cow::Borrowed(&batch.text[a..b])),
-                }));
-                if let Err(e) = loader.insert(&row) {
-                    store_error = Some(e);
-                    break 'batches;
-                }
+                })
+                .collect();
+            if let Err(e) = loader.insert_many(&values) {
+                store_error = Some(e);
+                break 'batches;
             }
         }
         drop(rx);

@@ -634,7 +634,22 @@ impl SqlitePublish {
         };
         self.changed = true;
         let stmt = self.conn.prepare(&insert)?;
-        Ok(SqliteLoader { conn: &self.conn, stmt, id, number, staging, rows: 0 })
+        // Many rows per statement for bulk loads: one VDBE run per MANY_ROWS rows instead of one per row.
+        let width = names.len();
+        let many_rows = MANY_PARAMS.checked_div(width).map_or(0, |n| n.clamp(1, MANY_ROWS));
+        let many = if many_rows > 1 {
+            let tuple = format!("({})", vec!["?"; width].join(", "));
+            let sql = format!(
+                "INSERT INTO {} ({}) VALUES {}",
+                quote_ident(&staging),
+                names.join(", "),
+                vec![tuple; many_rows].join(", ")
+            );
+            Some(self.conn.prepare(&sql)?)
+        } else {
+            None
+        };
+        Ok(SqliteLoader { conn: &self.conn, stmt, many, many_rows, width, id, number, staging, rows: 0 })
     }
 
     pub(crate) fn commit(mut self) -> Result<()> {
@@ -651,9 +666,30 @@ impl SqlitePublish {
     }
 }
 
+/// Rows per multi-row INSERT, and the most parameters one may bind.
+const MANY_ROWS: usize = 64;
+const MANY_PARAMS: usize = 2000;
+
+/// Binds `values` to the parameters of `stmt`, in order.
+fn bind(stmt: &mut Statement<'_>, values: &[Value<'_>]) -> Result<()> {
+    for (i, v) in values.iter().enumerate() {
+        let i = i + 1;
+        match v {
+            Value::Null => stmt.raw_bind_parameter(i, rusqlite::types::Null)?,
+            Value::Int(x) => stmt.raw_bind_parameter(i, x)?,
+            Value::Real(x) => stmt.raw_bind_parameter(i, x)?,
+            Value::Text(t) => stmt.raw_bind_parameter(i, t.as_ref())?,
+        }
+    }
+    Ok(())
+}
+
 pub(crate) struct SqliteLoader<'p> {
     conn: &'p Connection,
     stmt: Statement<'p>,
+    many: Option<Statement<'p>>,
+    many_rows: usize,
+    width: usize,
     id: String,
     number: i64,
     staging: String,
@@ -662,23 +698,44 @@ pub(crate) struct SqliteLoader<'p> {
 
 impl SqliteLoader<'_> {
     pub(crate) fn insert(&mut self, row: &[Value<'_>]) -> Result<()> {
-        for (i, v) in row.iter().enumerate() {
-            let i = i + 1;
-            match v {
-                Value::Null => self.stmt.raw_bind_parameter(i, rusqlite::types::Null)?,
-                Value::Int(x) => self.stmt.raw_bind_parameter(i, x)?,
-                Value::Real(x) => self.stmt.raw_bind_parameter(i, x)?,
-                Value::Text(t) => self.stmt.raw_bind_parameter(i, t.as_ref())?,
-            }
-        }
+        bind(&mut self.stmt, row)?;
         self.stmt.raw_execute()?;
         self.rows += 1;
         Ok(())
     }
 
+    /// Inserts rows given one after the other in `values` (a multiple of the table's width).
+    pub(crate) fn insert_many(&mut self, values: &[Value<'_>]) -> Result<()> {
+        if self.width == 0 {
+            return Ok(());
+        }
+        if !values.len().is_multiple_of(self.width) {
+            return Err(StoreError::Invalid(format!(
+                "{} values are not whole rows of {} columns",
+                values.len(),
+                self.width
+            )));
+        }
+        let mut rest = values;
+        if let Some(many) = &mut self.many {
+            let chunk = self.many_rows * self.width;
+            while rest.len() >= chunk {
+                bind(many, &rest[..chunk])?;
+                many.raw_execute()?;
+                self.rows += i64::try_from(self.many_rows).unwrap_or(i64::MAX);
+                rest = &rest[chunk..];
+            }
+        }
+        for row in rest.chunks(self.width) {
+            self.insert(row)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn finish(self) -> Result<i64> {
-        let SqliteLoader { conn, stmt, id, number, staging, rows } = self;
+        let SqliteLoader { conn, stmt, many, id, number, staging, rows, .. } = self;
         drop(stmt);
+        drop(many);
         conn.execute(
             "UPDATE versions SET row_count = ?3 WHERE resource_id = ?1 AND number = ?2",
             params![id, number, rows],
