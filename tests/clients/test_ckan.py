@@ -5,6 +5,7 @@ import subprocess
 import sys
 import urllib.request
 import urllib.error
+import urllib.parse
 
 import ckanapi
 import pytest
@@ -270,3 +271,28 @@ def test_native_dataset_search(server, air):
     assert only["count"] == 1
     status, err, _ = raw(server, "/api/v1/datasets?colour=red")
     assert status == 400 and "unknown parameter" in err["error"]["message"]
+
+
+def test_native_sql(server, air):
+    q = urllib.parse.quote(f'SELECT station, pm25 FROM "{air}" WHERE aqhi = 10 ORDER BY pm25 DESC')
+    _, r, _ = raw(server, f"/api/v1/sql?sql={q}")
+    assert r["records"][0] == {"station": "Station 241", "pm25": 361.5}
+    assert [f["type"] for f in r["fields"]] == ["string", "number"]
+    with urllib.request.urlopen(f"{server.url}/api/v1/sql?_format=csv&sql={q}") as f:
+        assert f.read().decode().startswith("station,pm25\r\nStation 241,361.5\r\n")
+    req = urllib.request.Request(
+        server.url + "/api/v1/sql?_size=3",
+        data=f'SELECT _id FROM "{air}"'.encode(),
+        method="POST",
+        headers={"Content-Type": "text/plain"},
+    )
+    with urllib.request.urlopen(req) as f:
+        body = json.loads(f.read())
+    assert len(body["records"]) == 3 and body["truncated"] is True
+    status, err, _ = raw(server, "/api/v1/sql?sql=" + urllib.parse.quote("SELECT * FROM sqlite_schema"))
+    assert status == 403 and "not allowed" in err["error"]["message"]
+    status, err, _ = raw(server, "/api/v1/sql?sql=" + urllib.parse.quote("PRAGMA table_info(x)"))
+    assert status == 403
+    status, err, _ = raw(server, "/api/v1/sql?sql=" + urllib.parse.quote(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"))
+    assert status == 400 and "took longer" in err["error"]["message"]

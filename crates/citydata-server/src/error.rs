@@ -13,6 +13,10 @@ pub enum ApiError {
     NotFound(String),
     /// 400 with what is wrong in the request.
     BadRequest(String),
+    /// 403 with what may not be done.
+    Forbidden(String),
+    /// 503: busy; try again shortly.
+    Unavailable(String),
     /// 500; the cause is logged.
     Internal(String),
 }
@@ -22,6 +26,8 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             StoreError::Invalid(m) => ApiError::BadRequest(m),
+            StoreError::Forbidden(m) => ApiError::Forbidden(m),
+            StoreError::Busy(m) => ApiError::Unavailable(m),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -38,6 +44,8 @@ impl IntoResponse for ApiError {
         let (status, message) = match self {
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error; it has been logged".to_owned())

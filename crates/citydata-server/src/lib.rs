@@ -13,6 +13,7 @@ mod dcat;
 mod error;
 mod native;
 mod pages;
+mod sql;
 mod stream;
 
 use std::future::Future;
@@ -53,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/datasets/{slug}/resources/{resource}/download", get(native::download_at))
         .route("/api/v1/blobs/{sha256}", get(native::blob))
+        .route("/api/v1/sql", get(sql::sql).post(sql::sql))
         .route("/v1/historical-archive/list-files", get(archive::list_files))
         .route("/v1/historical-archive/list-file-versions", get(archive::list_file_versions))
         .route("/v1/historical-archive/get-file", get(archive::get_file))

@@ -12,7 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use citydata_model::{FieldType, Value};
-use citydata_store::{Head, RowQuery, RowSink, StoreError};
+use citydata_store::{Head, RowQuery, RowSink, Store, StoreError};
 use serde_json::Value as Json;
 
 use crate::{ApiError, AppState};
@@ -59,6 +59,15 @@ impl RowFormat {
             RowFormat::GeoJson => "application/geo+json",
         }
     }
+}
+
+/// How a run ended: the token of the next page, and whether a row cap cut the result short.
+#[derive(Debug, Default)]
+pub(crate) struct Tail {
+    /// The `next` token, when more rows follow.
+    pub(crate) next: Option<String>,
+    /// True when a row cap ended the result early.
+    pub(crate) truncated: bool,
 }
 
 /// What the JSON form says around the records.
@@ -154,10 +163,12 @@ impl Writer {
     }
 
     /// Ends the document with the `next` token.
-    fn finish(&mut self, next: Option<&str>, frame: Option<&JsonFrame>) -> Result<(), StoreError> {
+    fn finish(&mut self, tail: &Tail, frame: Option<&JsonFrame>) -> Result<(), StoreError> {
+        let next = tail.next.as_deref();
         match self.format {
             RowFormat::Json => {
-                self.buf.extend_from_slice(b"],\"next\":");
+                self.buf.extend_from_slice(if tail.truncated { b"],\"truncated\":true" } else { b"]" });
+                self.buf.extend_from_slice(b",\"next\":");
                 match next {
                     Some(t) => json_str(&mut self.buf, t),
                     None => self.buf.extend_from_slice(b"null"),
@@ -328,6 +339,30 @@ pub(crate) async fn rows_response(
     frame: Option<JsonFrame>,
     filename: Option<String>,
 ) -> Result<Response, ApiError> {
+    run_response(
+        s,
+        move |store: &Store, sink: &mut dyn RowSink| {
+            store.query_rows(&resource_id, &query, sink).map(|next| Tail { next, truncated: false })
+        },
+        format,
+        frame,
+        filename,
+    )
+    .await
+}
+
+/// Runs `run` (a row query, or user SQL) on the blocking pool, writing what it gives its sink in
+/// `format`, streamed; `run` says how it ended.
+///
+/// # Errors
+/// Whatever `run` fails with before the head: as a 4xx.
+pub(crate) async fn run_response(
+    s: AppState,
+    run: impl FnOnce(&Store, &mut dyn RowSink) -> Result<Tail, StoreError> + Send + 'static,
+    format: RowFormat,
+    frame: Option<JsonFrame>,
+    filename: Option<String>,
+) -> Result<Response, ApiError> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Result<Head, ApiError>>();
     tokio::task::spawn_blocking(move || {
@@ -341,10 +376,10 @@ pub(crate) async fn rows_response(
             geometry: None,
             rows: 0,
         };
-        let result = s.store.query_rows(&resource_id, &query, &mut w);
+        let result = run(&s.store, &mut w);
         match result {
-            Ok(next) => {
-                if let Err(e) = w.finish(next.as_deref(), frame.as_ref()) {
+            Ok(tail) => {
+                if let Err(e) = w.finish(&tail, frame.as_ref()) {
                     tracing::debug!(error = %e, "row stream ended early");
                 }
             }
