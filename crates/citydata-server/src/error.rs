@@ -13,6 +13,8 @@ pub enum ApiError {
     NotFound(String),
     /// 400 with what is wrong in the request.
     BadRequest(String),
+    /// 405 with the method that the path does not take (the router adds the `Allow` header).
+    MethodNotAllowed(String),
     /// 500; the cause is logged.
     Internal(String),
 }
@@ -38,6 +40,7 @@ impl IntoResponse for ApiError {
         let (status, message) = match self {
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::MethodNotAllowed(m) => (StatusCode::METHOD_NOT_ALLOWED, m),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error; it has been logged".to_owned())
@@ -51,4 +54,12 @@ impl IntoResponse for ApiError {
 /// The answer for paths no route serves.
 pub(crate) async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no such path: {}", uri.path()))
+}
+
+/// The answer for a path that is served, but not to this method.
+pub(crate) async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{} does not take {method}; the Allow header lists what it takes",
+        uri.path()
+    ))
 }
