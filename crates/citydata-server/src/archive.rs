@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,6 +19,7 @@ use serde_json::{json, Value as JsonValue};
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 use crate::ckan::base_url;
+use crate::extract::Query;
 use crate::AppState;
 
 /// Hong Kong time, in which the archive API speaks.
@@ -243,13 +244,37 @@ pub(crate) async fn list_files(
     Ok(Json(json!({ "file-count": total, "files": files })).into_response())
 }
 
+/// The `url` parameter: present, and the URL of a file here (any host), as its dataset slug and
+/// resource name; a problem for `url` otherwise.
+fn file_url(
+    q: &HashMap<String, String>,
+    problems: &mut Vec<(String, String)>,
+) -> Option<(String, (String, String))> {
+    let url = match q.get("url").map(String::as_str) {
+        None | Some("") => {
+            problems.push(problem("url", "required: the file's URL, as list-files gives it"));
+            return None;
+        }
+        Some(u) => u,
+    };
+    match parse_resource_url(url) {
+        Some(names) => Some((url.to_owned(), names)),
+        None => {
+            problems.push((
+                "url".to_owned(),
+                format!("{url:?} is not the URL of a file here; list-files gives the URLs (…/api/v1/datasets/SLUG/resources/NAME/download)"),
+            ));
+            None
+        }
+    }
+}
+
 /// Finds the resource that `url` names.
-fn find(s: &AppState, url: &str) -> Result<(Dataset, String), crate::ApiError> {
-    let (slug, name) = parse_resource_url(url).ok_or_else(|| {
-        crate::ApiError::BadRequest(format!(
-            "url {url:?} is not the URL of a file here; list-files gives the URLs (…/api/v1/datasets/SLUG/resources/NAME/download)"
-        ))
-    })?;
+fn find(
+    s: &AppState,
+    url: &str,
+    (slug, name): (String, String),
+) -> Result<(Dataset, String), crate::ApiError> {
     let d =
         s.store.dataset(&slug)?.ok_or_else(|| crate::ApiError::NotFound(format!("no file at {url:?}")))?;
     if !d.resources.iter().any(|r| r.name == name) {
@@ -264,15 +289,12 @@ pub(crate) async fn list_file_versions(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, crate::ApiError> {
     let mut problems = Vec::new();
-    let url = q.get("url").filter(|u| !u.is_empty()).cloned();
-    if url.is_none() {
-        problems.push(problem("url", "required: the file's URL, as list-files gives it"));
-    }
+    let url = file_url(&q, &mut problems);
     let range = period(&q, &mut problems);
-    let (Some(url), Some((from, to))) = (url, range.filter(|_| problems.is_empty())) else {
+    let (Some((url, names)), Some((from, to))) = (url, range.filter(|_| problems.is_empty())) else {
         return Ok(Problems(problems).into_response());
     };
-    let (d, name) = tokio::task::spawn_blocking(move || find(&s, &url)).await??;
+    let (d, name) = tokio::task::spawn_blocking(move || find(&s, &url, names)).await??;
     let r =
         d.resources.iter().find(|r| r.name == name).ok_or_else(|| crate::ApiError::NotFound(name.clone()))?;
     let stamps: Vec<String> = r
@@ -291,10 +313,7 @@ pub(crate) async fn get_file(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, crate::ApiError> {
     let mut problems = Vec::new();
-    let url = q.get("url").filter(|u| !u.is_empty()).cloned();
-    if url.is_none() {
-        problems.push(problem("url", "required: the file's URL, as list-files gives it"));
-    }
+    let url = file_url(&q, &mut problems);
     let at = match q.get("time").map(String::as_str) {
         None | Some("") => {
             problems.push(problem("time", "required, as YYYYMMDD-HHMM (Hong Kong time)"));
@@ -309,11 +328,11 @@ pub(crate) async fn get_file(
             at
         }
     };
-    let (Some(url), Some(at)) = (url, at.filter(|_| problems.is_empty())) else {
+    let (Some((url, names)), Some(at)) = (url, at.filter(|_| problems.is_empty())) else {
         return Ok(Problems(problems).into_response());
     };
     let s2 = s.clone();
-    let (d, name) = tokio::task::spawn_blocking(move || find(&s2, &url)).await??;
+    let (d, name) = tokio::task::spawn_blocking(move || find(&s2, &url, names)).await??;
     let r =
         d.resources.iter().find(|r| r.name == name).ok_or_else(|| crate::ApiError::NotFound(name.clone()))?;
     // A timestamp names a minute, as list-file-versions gives them: the file as it was at its end.

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -325,14 +326,21 @@ pub(crate) fn form_urlencoded(q: &str) -> Vec<(String, String)> {
 /// `GET|POST /api/3/action/{name}` and `/api/action/{name}`.
 pub(crate) async fn action(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
     let base = base_url(&headers);
-    let help = format!("{base}/api/3/action/help_show?name={name}");
+    let name = match name {
+        Ok(Path(name)) => name,
+        Err(e) => {
+            let help = format!("{base}/api/3/action/help_show");
+            return Answer { help, result: Err(CkanError::BadRequest(e.body_text())) }.into_response();
+        }
+    };
+    let help = format!("{base}/api/3/action/help_show?name={}", crate::native::encode(&name));
     let result = match Params::parse(query.as_deref(), &method, &headers, &body) {
         Err(e) => Err(e),
         Ok(p) => {
@@ -1159,7 +1167,7 @@ fn datastore_search(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
         "records": datastore_records(&head, &buf.rows, &records_format)?,
         "limit": limit,
         "offset": offset,
-        "_links": { "start": link(0), "next": link(offset + limit) },
+        "_links": { "start": link(0), "next": link(offset.saturating_add(limit)) },
     });
     if let Some(t) = head.total {
         out["total"] = json!(t.count);
@@ -1199,7 +1207,7 @@ fn datastore_search_sql(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
 /// `offset` as `datastore_search` does.
 pub(crate) async fn dump(
     State(s): State<AppState>,
-    Path(resource_id): Path<String>,
+    crate::extract::Path(resource_id): crate::extract::Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, crate::ApiError> {
     let pairs = form_urlencoded(query.as_deref().unwrap_or(""));

@@ -27,7 +27,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -35,6 +35,7 @@ use citydata_model::LangText;
 use citydata_store::{Dataset, Organization, Resource, Version};
 use serde_json::{json, Map, Value as JsonValue};
 
+use crate::extract::{Path, Query};
 use crate::{ApiError, AppState};
 
 /// Datasets on a catalogue page unless `page_size` says otherwise.

@@ -17,6 +17,8 @@ pub enum ApiError {
     Forbidden(String),
     /// 503: busy; try again shortly.
     Unavailable(String),
+    /// 405 with the method that the path does not take (the router adds the `Allow` header).
+    MethodNotAllowed(String),
     /// 500; the cause is logged.
     Internal(String),
 }
@@ -46,6 +48,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
+            ApiError::MethodNotAllowed(m) => (StatusCode::METHOD_NOT_ALLOWED, m),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error; it has been logged".to_owned())
@@ -59,4 +62,12 @@ impl IntoResponse for ApiError {
 /// The answer for paths no route serves.
 pub(crate) async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no such path: {}", uri.path()))
+}
+
+/// The answer for a path that is served, but not to this method.
+pub(crate) async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{} does not take {method}; the Allow header lists what it takes",
+        uri.path()
+    ))
 }

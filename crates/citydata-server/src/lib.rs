@@ -11,6 +11,7 @@ mod archive;
 mod ckan;
 mod dcat;
 mod error;
+mod extract;
 mod native;
 mod pages;
 mod sql;
@@ -67,6 +68,7 @@ pub fn app(state: AppState) -> Router {
         .route("/catalog.rdf", get(dcat::catalog_rdf))
         .route("/dataset/{slug}", get(dcat::dataset))
         .route("/dataset/{slug}/datapackage.json", get(dcat::datapackage))
+        .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .layer(CorsLayer::permissive())
         .layer(TimeoutLayer::with_status_code(
@@ -141,6 +143,60 @@ mod tests {
             let (status, body) = get(&app, &concrete).await;
             let fallback = body["error"]["message"].as_str().is_some_and(|m| m.starts_with("no such path"));
             assert!(!fallback, "{path} is documented but not routed ({status})");
+        }
+    }
+
+    /// What axum's own extractors and router answer in plain text or with an empty body comes out
+    /// as the JSON error shape, saying what was wrong.
+    #[tokio::test]
+    async fn rejections_are_json_with_a_message() {
+        let (_dir, st) = state();
+        let app = app(st);
+        let cases = [
+            ("GET", "/api/v1/datasets/%FF", StatusCode::BAD_REQUEST, "Invalid UTF-8 in `slug`"),
+            ("GET", "/dataset/%FF/datapackage.json", StatusCode::BAD_REQUEST, "Invalid UTF-8 in `slug`"),
+            ("GET", "/datastore/dump/%FF", StatusCode::BAD_REQUEST, "Invalid UTF-8 in `resource_id`"),
+            (
+                "GET",
+                "/api/v1/datasets/a/resources/b/versions/x/download",
+                StatusCode::BAD_REQUEST,
+                "\"x\" is not a version number",
+            ),
+            (
+                "GET",
+                "/api/v1/datasets/a/resources/b/versions/0/download",
+                StatusCode::BAD_REQUEST,
+                "\"0\" is not a version number",
+            ),
+            (
+                "GET",
+                "/api/v1/datasets/a/resources/b/versions/99999999999999999999/download",
+                StatusCode::NOT_FOUND,
+                "dataset \"a\" not found",
+            ),
+            (
+                "GET",
+                "/api/v1/datasets/a/resources/b/download?at=1&at=2",
+                StatusCode::BAD_REQUEST,
+                "duplicate field `at`",
+            ),
+            ("GET", "/catalog.ttl?page=0", StatusCode::BAD_REQUEST, "page must be a whole number from 1"),
+            ("POST", "/api/v1/status", StatusCode::METHOD_NOT_ALLOWED, "/api/v1/status does not take POST"),
+            ("DELETE", "/api/3/action/status_show", StatusCode::METHOD_NOT_ALLOWED, "does not take DELETE"),
+        ];
+        for (method, path, status, says) in cases {
+            let req = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+            let resp = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), status, "{method} {path}");
+            assert_eq!(resp.headers()["content-type"], "application/json", "{method} {path}");
+            if status == StatusCode::METHOD_NOT_ALLOWED {
+                assert!(resp.headers().contains_key("allow"), "{method} {path}");
+            }
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(body["error"]["status"], status.as_u16(), "{method} {path}");
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains(says), "{method} {path}: {message}");
         }
     }
 

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,6 +14,7 @@ use citydata_store::{
 use serde::Deserialize;
 use serde_json::{json, Value as JsonValue};
 
+use crate::extract::{Path, Query};
 use crate::stream::{self, JsonFrame, RowFormat};
 use crate::{ApiError, AppState};
 
@@ -244,9 +245,9 @@ pub(crate) fn row_query(pairs: &[(String, String)]) -> Result<(RowQuery, RowForm
             }
             "_facet" => q.facets.push(v.clone()),
             "_facet_size" => q.facet_limit = v.parse().map_err(|_| bad(k, "must be a whole number"))?,
-            "_distinct" => q.distinct = matches!(v.as_str(), "1" | "true" | "yes"),
+            "_distinct" => q.distinct = flag(v).ok_or_else(|| bad(k, "must be true or false"))?,
             "_format" => format.clone_from(v),
-            "_bom" => bom = matches!(v.as_str(), "1" | "true" | "yes"),
+            "_bom" => bom = flag(v).ok_or_else(|| bad(k, "must be true or false"))?,
             k if k.starts_with('_') && k != "_id" && !k.starts_with("_id__") => {
                 return Err(bad(k, "unknown parameter (controls are _limit, _offset, _next, _sort, _sort_desc, _fields, _q, _total, _facet, _facet_size, _distinct, _format, _bom; anything else filters a column)"));
             }
@@ -282,6 +283,15 @@ pub(crate) fn row_query(pairs: &[(String, String)]) -> Result<(RowQuery, RowForm
     }
     q.filters = filters;
     Ok((q, RowFormat::parse(&format, bom)?))
+}
+
+/// A yes-or-no parameter: `true`, `1`, `yes` or `false`, `0`, `no` (any case); empty is no.
+fn flag(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" | "" => Some(false),
+        _ => None,
+    }
 }
 
 /// `GET /api/v1/datasets/{slug}/resources/{resource}/rows`
@@ -410,15 +420,22 @@ pub(crate) fn blob_response(
 /// `GET /api/v1/datasets/{slug}/resources/{resource}/versions/{number}/download`
 pub(crate) async fn download(
     State(s): State<AppState>,
-    Path((slug, resource, number)): Path<(String, String, i64)>,
+    Path((slug, resource, number)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) || number.bytes().all(|b| b == b'0') {
+        return Err(ApiError::BadRequest(format!(
+            "version {number:?} is not a version number: versions are numbered 1, 2, 3, ..."
+        )));
+    }
     let s2 = s.clone();
     let v = blocking(move || {
         let d = find_dataset(&s2, &slug)?;
         let r = find_resource(&d, &resource)?;
+        // A number past i64 names no version, like any other number that was never published.
+        let wanted = number.parse::<i64>().ok();
         r.versions
             .iter()
-            .find(|v| v.number == number)
+            .find(|v| Some(v.number) == wanted)
             .cloned()
             .ok_or_else(|| ApiError::NotFound(format!("resource {resource:?} has no version {number}")))
     })

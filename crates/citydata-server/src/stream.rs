@@ -202,12 +202,10 @@ impl RowSink for Writer {
         self.geometry = head.columns.iter().position(|c| c.field_type == FieldType::Geometry);
         match self.format {
             RowFormat::GeoJson if self.geometry.is_none() => {
-                let err =
-                    ApiError::BadRequest("this resource has no geometry column: GeoJSON needs one".into());
-                if let Some(tx) = self.head_tx.take() {
-                    let _ = tx.send(Err(err));
-                }
-                return Err(StoreError::Invalid("no geometry".into()));
+                // Refused before the head is sent: `rows_response` answers it as a 400.
+                return Err(StoreError::Invalid(
+                    "this resource has no geometry column: GeoJSON needs one".into(),
+                ));
             }
             RowFormat::Json => {
                 let fields: Vec<Json> = head

@@ -390,6 +390,10 @@ impl SqliteStore {
         let st = sandbox.conn.prepare(sql);
         sandbox.stop();
         let mut st = st.map_err(fail)?;
+        // Only comments and semicolons: SQLite prepares no statement, and stepping none is API misuse.
+        if st.column_count() == 0 && st.expanded_sql().is_none_or(|s| s.trim().is_empty()) {
+            return Err(StoreError::Invalid("no SQL statement given, only comments or semicolons".into()));
+        }
         if !st.readonly() {
             return Err(StoreError::Forbidden("not allowed: this SQL may only read".into()));
         }
@@ -622,6 +626,9 @@ mod tests {
                     .into(),
             ),
             ("   ".into(), "no SQL given".into()),
+            (";".into(), "no SQL statement given, only comments or semicolons".into()),
+            ("-- SELECT 1".into(), "no SQL statement given, only comments or semicolons".into()),
+            ("/* */ ;".into(), "no SQL statement given, only comments or semicolons".into()),
         ];
         for (q, want) in &cases {
             let started = Instant::now();
