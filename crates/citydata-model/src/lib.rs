@@ -6,6 +6,7 @@
 
 mod meta;
 mod schema;
+pub mod text;
 
 pub use meta::{DatasetMeta, LangText, ResourceMeta, LANGUAGES};
 pub use schema::{Field, FieldType, Schema, NULL_MARKERS};

@@ -318,98 +318,44 @@ impl Storage {
 
 /// Converts a filter operand to a value of type `t`, in the form the tables store (dates as
 /// `YYYY-MM-DD`, datetimes as `YYYY-MM-DDTHH:MM:SS` with the zone if given, times as `HH:MM:SS`,
-/// booleans as 0/1). An integer column also takes a decimal number, so that `n < 2.5` works.
+/// booleans as 0/1). Values are read as published files are (`citydata_model::text`): `1,234`,
+/// `31/12/2023` and `9:30` are understood. An integer column also takes a decimal number, so that
+/// `n < 2.5` works.
 pub(crate) fn parse_value(t: FieldType, text: &str) -> Result<Value<'static>, String> {
+    use citydata_model::text;
     let v = text.trim();
     let bad = |what: &str| format!("{text:?} is not {what}");
+    let number = |v: &str| -> Option<f64> {
+        let plain =
+            if text::parse_number(v).is_some_and(|n| n.grouped) { v.replace(',', "") } else { v.to_owned() };
+        plain.parse::<f64>().ok().filter(|n| n.is_finite())
+    };
+    let date = |v: &str| text::parse_date(v).map(|((y, m, d), _)| format!("{y:04}-{m:02}-{d:02}"));
     Ok(match t {
         FieldType::String | FieldType::Geometry => Value::Text(Cow::Owned(text.to_owned())),
-        FieldType::Integer => match v.parse::<i64>() {
-            Ok(i) => Value::Int(i),
-            Err(_) => Value::Real(parse_number(v).ok_or_else(|| bad("a number"))?),
+        FieldType::Integer => match text::parse_int(v) {
+            Some(i) => Value::Int(i),
+            None => Value::Real(number(v).ok_or_else(|| bad("a number"))?),
         },
-        FieldType::Number => Value::Real(parse_number(v).ok_or_else(|| bad("a number"))?),
+        FieldType::Number => Value::Real(number(v).ok_or_else(|| bad("a number"))?),
         FieldType::Boolean => Value::Int(match v.to_ascii_lowercase().as_str() {
             "true" | "t" | "yes" | "y" | "1" => 1,
             "false" | "f" | "no" | "n" | "0" => 0,
             _ => return Err(bad("a boolean (true or false)")),
         }),
-        FieldType::Date => Value::Text(Cow::Owned(parse_date(v).ok_or_else(|| bad("a date (YYYY-MM-DD)"))?)),
-        FieldType::Datetime => Value::Text(Cow::Owned(
-            parse_datetime(v).ok_or_else(|| bad("a date and time (YYYY-MM-DDTHH:MM:SS)"))?,
-        )),
-        FieldType::Time => Value::Text(Cow::Owned(parse_time(v).ok_or_else(|| bad("a time (HH:MM:SS)"))?)),
-    })
-}
-
-fn parse_number(v: &str) -> Option<f64> {
-    v.parse::<f64>().ok().filter(|n| n.is_finite())
-}
-
-fn digits(s: &str, min: usize, max: usize) -> Option<u32> {
-    (s.len() >= min && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| s.parse().ok())
-        .flatten()
-}
-
-/// `YYYY-MM-DD`, checked to be a real day.
-fn parse_date(s: &str) -> Option<String> {
-    let mut parts = s.split('-');
-    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    let (y, m, d) = (digits(y, 4, 4)?, digits(m, 1, 2)?, digits(d, 1, 2)?);
-    let month = time::Month::try_from(u8::try_from(m).ok()?).ok()?;
-    time::Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?).ok()?;
-    Some(format!("{y:04}-{m:02}-{d:02}"))
-}
-
-/// `H:MM`, `HH:MM:SS` or `HH:MM:SS.fff`, as `HH:MM:SS[.fff]`.
-fn parse_time(s: &str) -> Option<String> {
-    let mut parts = s.splitn(3, ':');
-    let h = digits(parts.next()?, 1, 2)?;
-    let m = digits(parts.next()?, 2, 2)?;
-    let (sec, frac) = match parts.next() {
-        None => (0, ""),
-        Some(x) => match x.split_once('.') {
-            Some((w, f)) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) => {
-                (digits(w, 2, 2)?, f)
-            }
-            Some(_) => return None,
-            None => (digits(x, 2, 2)?, ""),
-        },
-    };
-    if h > 23 || m > 59 || sec > 60 {
-        return None;
-    }
-    Some(if frac.is_empty() {
-        format!("{h:02}:{m:02}:{sec:02}")
-    } else {
-        format!("{h:02}:{m:02}:{sec:02}.{frac}")
-    })
-}
-
-/// A date alone (midnight) or a date, `T` or a space, a time and an optional zone.
-fn parse_datetime(s: &str) -> Option<String> {
-    let Some(sep) = s.find(['T', ' ']) else {
-        return parse_date(s).map(|d| format!("{d}T00:00:00"));
-    };
-    let date = parse_date(&s[..sep])?;
-    let rest = &s[sep + 1..];
-    let (time, zone) = match rest.find(['Z', '+']).or_else(|| rest.rfind('-')) {
-        Some(z) => rest.split_at(z),
-        None => (rest, ""),
-    };
-    let time = parse_time(time)?;
-    let zone_ok = match zone.as_bytes() {
-        [] | [b'Z'] => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2] | [b'+' | b'-', h1, h2, m1, m2] => {
-            [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit())
+        FieldType::Date => {
+            Value::Text(Cow::Owned(date(v).ok_or_else(|| bad("a date (YYYY-MM-DD or DD/MM/YYYY)"))?))
         }
-        _ => false,
-    };
-    zone_ok.then(|| format!("{date}T{time}{zone}"))
+        FieldType::Datetime => Value::Text(Cow::Owned(
+            text::parse_datetime(v)
+                .map(|dt| dt.canonical())
+                .or_else(|| date(v).map(|d| format!("{d}T00:00:00")))
+                .ok_or_else(|| bad("a date and time (YYYY-MM-DDTHH:MM:SS)"))?,
+        )),
+        FieldType::Time => Value::Text(Cow::Owned(
+            text::parse_time(v).map(|t| t.canonical()).ok_or_else(|| bad("a time (HH:MM:SS)"))?,
+        )),
+    })
 }
 
 /// A LIKE pattern (with `\` as the escape character) matching text that contains `text`, or that
@@ -578,8 +524,19 @@ mod tests {
             (F::Boolean, "false", Ok(Value::Int(0))),
             (F::Boolean, "maybe", Err("\"maybe\" is not a boolean (true or false)".to_owned())),
             (F::Date, "2024-3-5", t("2024-03-05")),
-            (F::Date, "2024-02-30", Err("\"2024-02-30\" is not a date (YYYY-MM-DD)".to_owned())),
-            (F::Date, "05/03/2024", Err("\"05/03/2024\" is not a date (YYYY-MM-DD)".to_owned())),
+            (
+                F::Date,
+                "2024-02-30",
+                Err("\"2024-02-30\" is not a date (YYYY-MM-DD or DD/MM/YYYY)".to_owned()),
+            ),
+            (F::Date, "05/03/2024", t("2024-03-05")),
+            (
+                F::Date,
+                "32/03/2024",
+                Err("\"32/03/2024\" is not a date (YYYY-MM-DD or DD/MM/YYYY)".to_owned()),
+            ),
+            (F::Integer, "1,234", Ok(Value::Int(1234))),
+            (F::Number, "1,234.5", Ok(Value::Real(1234.5))),
             (F::Datetime, "2024-03-05", t("2024-03-05T00:00:00")),
             (F::Datetime, "2024-03-05 9:30", t("2024-03-05T09:30:00")),
             (F::Datetime, "2024-03-05T09:30:00+08:00", t("2024-03-05T09:30:00+08:00")),

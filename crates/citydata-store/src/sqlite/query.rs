@@ -708,7 +708,7 @@ mod tests {
             (f("area", Op::Gt, &["NaN"]), r#"filter on "area": "NaN" is not a number"#.to_owned()),
             (
                 f("opened", Op::Eq, &["2024-02-30"]),
-                r#"filter on "opened": "2024-02-30" is not a date (YYYY-MM-DD)"#.to_owned(),
+                r#"filter on "opened": "2024-02-30" is not a date (YYYY-MM-DD or DD/MM/YYYY)"#.to_owned(),
             ),
             (
                 f("ok", Op::Eq, &["perhaps"]),
