@@ -20,6 +20,9 @@ use crate::{ApiError, AppState};
 /// Bytes gathered before a chunk is sent.
 const CHUNK: usize = 64 * 1024;
 
+/// The first buffer of an answer.
+const START_BUF: usize = 8 * 1024;
+
 /// The formats rows can be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RowFormat {
@@ -59,6 +62,16 @@ impl RowFormat {
             RowFormat::GeoJson => "application/geo+json",
         }
     }
+}
+
+/// The table a rows answer reads, and what the answer says about it.
+pub(crate) struct Target {
+    /// The resource whose current table is read.
+    pub(crate) resource_id: String,
+    /// What the JSON form says around the records.
+    pub(crate) frame: Option<JsonFrame>,
+    /// The file name offered for download (`Content-Disposition`), if any.
+    pub(crate) filename: Option<String>,
 }
 
 /// What the JSON form says around the records.
@@ -115,7 +128,9 @@ pub(crate) fn text_value<'v>(v: &'v Value<'_>, t: FieldType) -> std::borrow::Cow
 /// The sink that formats rows into chunks for the response body.
 struct Writer {
     format: RowFormat,
-    head_tx: Option<tokio::sync::oneshot::Sender<Result<Head, ApiError>>>,
+    /// Told once the head is written (with the file name to offer), or of an error before it.
+    head_tx: Option<tokio::sync::oneshot::Sender<Result<Option<String>, ApiError>>>,
+    filename: Option<String>,
     tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
     buf: Vec<u8>,
     types: Vec<FieldType>,
@@ -127,7 +142,9 @@ struct Writer {
 impl Writer {
     fn flush(&mut self, force: bool) -> Result<(), StoreError> {
         if (force && !self.buf.is_empty()) || self.buf.len() >= CHUNK {
-            let chunk = Bytes::from(std::mem::take(&mut self.buf));
+            // An answer that filled a chunk is a long one: its next buffer gets the full size at once.
+            let next = if force { Vec::new() } else { Vec::with_capacity(CHUNK + 4096) };
+            let chunk = Bytes::from(std::mem::replace(&mut self.buf, next));
             self.tx
                 .blocking_send(Ok(chunk))
                 .map_err(|_| StoreError::Invalid("the client went away".into()))?;
@@ -250,7 +267,7 @@ impl RowSink for Writer {
             RowFormat::Ndjson => {}
         }
         if let Some(tx) = self.head_tx.take() {
-            let _ = tx.send(Ok(head.clone()));
+            let _ = tx.send(Ok(self.filename.take()));
         }
         Ok(())
     }
@@ -315,36 +332,45 @@ pub(crate) fn csv_field(out: &mut Vec<u8>, s: &str, delimiter: u8) {
     }
 }
 
-/// Runs `query` on resource `resource_id` and answers its rows in `format`, streamed.
+/// Runs `query` on the table that `resolve` names (it runs on the blocking pool, in the same task
+/// as the query: one hand-off per request) and answers its rows in `format`, streamed.
 ///
 /// # Errors
-/// Whatever the store finds wrong with the query before the first row (unknown column, bad value,
-/// bad token): as a 4xx.
+/// What `resolve` returns (an unknown dataset or resource), and whatever the store finds wrong with
+/// the query before the first row (unknown column, bad value, bad token): as a 4xx.
 pub(crate) async fn rows_response(
     s: AppState,
-    resource_id: String,
+    resolve: impl FnOnce(&AppState) -> Result<Target, ApiError> + Send + 'static,
     query: RowQuery,
     format: RowFormat,
-    frame: Option<JsonFrame>,
-    filename: Option<String>,
 ) -> Result<Response, ApiError> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
-    let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Result<Head, ApiError>>();
+    let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Result<Option<String>, ApiError>>();
     tokio::task::spawn_blocking(move || {
+        let target = match resolve(&s) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = head_tx.send(Err(e));
+                return;
+            }
+        };
         let mut w = Writer {
             format,
             head_tx: Some(head_tx),
+            filename: target.filename,
             tx: tx.clone(),
-            buf: Vec::with_capacity(CHUNK + 4096),
+            // Small to start: most answers are a page or a row, and a big allocation per request
+            // costs more than the growth of the few that stream.
+            buf: Vec::with_capacity(START_BUF),
             types: Vec::new(),
             keys: Vec::new(),
             geometry: None,
             rows: 0,
         };
-        let result = s.store.query_rows(&resource_id, &query, &mut w);
+        let result = s.store.query_rows(&target.resource_id, &query, &mut w);
         match result {
             Ok(next) => {
-                if let Err(e) = w.finish(next.as_deref(), frame.as_ref()) {
+                if let Err(e) = w.finish(next.as_deref(), target.frame.as_ref()) {
                     tracing::debug!(error = %e, "row stream ended early");
                 }
             }
@@ -359,7 +385,8 @@ pub(crate) async fn rows_response(
             },
         }
     });
-    head_rx.await.map_err(|_| ApiError::Internal("the query stopped before its head".into()))??;
+    let filename =
+        head_rx.await.map_err(|_| ApiError::Internal("the query stopped before its head".into()))??;
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|c| (c, rx))
     }));
