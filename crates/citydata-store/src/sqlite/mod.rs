@@ -340,9 +340,13 @@ impl SqliteStore {
 
     pub(crate) fn organizations(&self) -> Result<Vec<(Organization, u64)>> {
         self.read(|c| {
-            let mut st = c.prepare(
-                "SELECT o.slug, o.title, (SELECT COUNT(*) FROM datasets d WHERE d.organization_id = o.id)
-                 FROM organizations o ORDER BY o.slug",
+            // One grouped scan of the datasets, not one per organisation (there is no index on
+            // organization_id, and a dataset's row holds its metadata: 10,000 are ~6 MB).
+            let mut st = c.prepare_cached(
+                "SELECT o.slug, o.title, IFNULL(n.count, 0) FROM organizations o
+                 LEFT JOIN (SELECT organization_id, COUNT(*) AS count FROM datasets GROUP BY organization_id) n
+                   ON n.organization_id = o.id
+                 ORDER BY o.slug",
             )?;
             let rows = st
                 .query_map([], |r| {
