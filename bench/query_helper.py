@@ -151,10 +151,12 @@ def import_dump(url, db, create_sql):
     con.execute(create_sql)
     table = re.match(r'\s*CREATE TABLE\s+(?:IF NOT EXISTS\s+)?("[^"]+"|\w+)', create_sql, re.I).group(1)
     cols = [(r[1], (r[2] or "").upper()) for r in con.execute(f"PRAGMA table_info({table})")]
-    conv = {"INTEGER": int, "REAL": float}
+    # Booleans are stored as 0/1 in INTEGER columns and written as true/false in the dump.
+    booleans = {"true": 1, "false": 0}
+    conv = {"INTEGER": lambda v: booleans[v] if v in booleans else int(v), "REAL": float}
 
     def typed(row):
-        return [None if v == "" else conv.get(t, str)(v) if t in conv else v for v, (_, t) in zip(row, cols)]
+        return [None if v == "" else conv[t](v) if t in conv else v for v, (_, t) in zip(row, cols)]
 
     with urllib.request.urlopen(url) as r:
         reader = csv.reader(io.TextIOWrapper(r, encoding="utf-8", newline=""))
