@@ -1244,7 +1244,8 @@ pub(crate) async fn dump(
         crate::stream::RowFormat::GeoJson => "geojson",
     };
     let name: String = resource_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
-    crate::stream::rows_response(s, resource_id, q, format, None, Some(format!("{name}.{ext}"))).await
+    let target = crate::stream::Target { resource_id, frame: None, filename: Some(format!("{name}.{ext}")) };
+    crate::stream::rows_response(s, move |_| Ok(target), q, format).await
 }
 
 #[cfg(test)]

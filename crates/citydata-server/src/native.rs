@@ -302,36 +302,35 @@ pub(crate) async fn rows(
 ) -> Result<Response, ApiError> {
     let pairs = crate::ckan::form_urlencoded(raw.as_deref().unwrap_or(""));
     let (query, format) = row_query(&pairs)?;
-    let s2 = s.clone();
-    let (slug2, resource2) = (slug.clone(), resource.clone());
-    let (rid, name) = blocking(move || {
-        let d = find_dataset(&s2, &slug2)?;
-        let r = find_resource(&d, &resource2)?;
-        Ok((r.id.clone(), r.name.clone()))
-    })
-    .await?;
-    let kept: Vec<(String, String)> =
-        pairs.into_iter().filter(|(k, _)| k != "_next" && k != "_offset").collect();
-    let base = format!("/api/v1/datasets/{slug}/resources/{name}/rows");
-    let frame = JsonFrame {
-        next_url: Box::new(move |token| {
-            let mut q: Vec<String> =
-                kept.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
-            q.push(format!("_next={}", encode(token)));
-            format!("{base}?{}", q.join("&"))
-        }),
+    // The dataset and resource are looked up in the query's own blocking task.
+    let resolve = move |s: &AppState| {
+        let d = find_dataset(s, &slug)?;
+        let r = find_resource(&d, &resource)?;
+        let name = r.name.clone();
+        let kept: Vec<(String, String)> =
+            pairs.into_iter().filter(|(k, _)| k != "_next" && k != "_offset").collect();
+        let base = format!("/api/v1/datasets/{slug}/resources/{name}/rows");
+        let frame = JsonFrame {
+            next_url: Box::new(move |token| {
+                let mut q: Vec<String> =
+                    kept.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+                q.push(format!("_next={}", encode(token)));
+                format!("{base}?{}", q.join("&"))
+            }),
+        };
+        let filename = match format {
+            RowFormat::Json => None,
+            RowFormat::Csv { delimiter: b'\t', .. } => Some(format!("{name}.tsv")),
+            RowFormat::Csv { .. } => Some(format!("{name}.csv")),
+            RowFormat::Ndjson => Some(format!("{name}.ndjson")),
+            RowFormat::GeoJson => Some(format!("{name}.geojson")),
+        };
+        let filename = filename.map(|f| {
+            f.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect()
+        });
+        Ok(stream::Target { resource_id: r.id.clone(), frame: Some(frame), filename })
     };
-    let filename = match format {
-        RowFormat::Json => None,
-        RowFormat::Csv { delimiter: b'\t', .. } => Some(format!("{name}.tsv")),
-        RowFormat::Csv { .. } => Some(format!("{name}.csv")),
-        RowFormat::Ndjson => Some(format!("{name}.ndjson")),
-        RowFormat::GeoJson => Some(format!("{name}.geojson")),
-    };
-    let filename = filename.map(|f| {
-        f.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect()
-    });
-    stream::rows_response(s, rid, query, format, Some(frame), filename).await
+    stream::rows_response(s, resolve, query, format).await
 }
 
 /// Percent-encodes a query-string component.

@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, Method};
 use axum::response::Response;
 use citydata_store::SqlLimits;
 
-use crate::stream::{run_response, RowFormat, Tail};
+use crate::stream::{run_response, RowFormat, Run, Tail};
 use crate::{ApiError, AppState};
 
 /// The most rows one answer holds; more end it early, marked truncated in the JSON form.
@@ -82,12 +82,13 @@ pub(crate) async fn sql(
     let limits = SqlLimits { time, max_rows, ..SqlLimits::default() };
     run_response(
         s,
-        move |store, sink| {
-            store.user_sql(&sql, &limits, sink).map(|o| Tail { next: None, truncated: o.truncated })
+        move |_| {
+            let run: Run = Box::new(move |store, sink| {
+                store.user_sql(&sql, &limits, sink).map(|o| Tail { next: None, truncated: o.truncated })
+            });
+            Ok((run, None, None))
         },
         format,
-        None,
-        None,
     )
     .await
 }

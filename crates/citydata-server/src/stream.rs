@@ -20,6 +20,9 @@ use crate::{ApiError, AppState};
 /// Bytes gathered before a chunk is sent.
 const CHUNK: usize = 64 * 1024;
 
+/// The first buffer of an answer.
+const START_BUF: usize = 8 * 1024;
+
 /// The formats rows can be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RowFormat {
@@ -68,6 +71,19 @@ pub(crate) struct Tail {
     pub(crate) next: Option<String>,
     /// True when a row cap ended the result early.
     pub(crate) truncated: bool,
+}
+
+/// Work that writes rows into a sink: a row query, or user SQL.
+pub(crate) type Run = Box<dyn FnOnce(&Store, &mut dyn RowSink) -> Result<Tail, StoreError> + Send>;
+
+/// The table a rows answer reads, and what the answer says about it.
+pub(crate) struct Target {
+    /// The resource whose current table is read.
+    pub(crate) resource_id: String,
+    /// What the JSON form says around the records.
+    pub(crate) frame: Option<JsonFrame>,
+    /// The file name offered for download (`Content-Disposition`), if any.
+    pub(crate) filename: Option<String>,
 }
 
 /// What the JSON form says around the records.
@@ -124,7 +140,9 @@ pub(crate) fn text_value<'v>(v: &'v Value<'_>, t: FieldType) -> std::borrow::Cow
 /// The sink that formats rows into chunks for the response body.
 struct Writer {
     format: RowFormat,
-    head_tx: Option<tokio::sync::oneshot::Sender<Result<Head, ApiError>>>,
+    /// Told once the head is written (with the file name to offer), or of an error before it.
+    head_tx: Option<tokio::sync::oneshot::Sender<Result<Option<String>, ApiError>>>,
+    filename: Option<String>,
     tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
     buf: Vec<u8>,
     types: Vec<FieldType>,
@@ -136,7 +154,9 @@ struct Writer {
 impl Writer {
     fn flush(&mut self, force: bool) -> Result<(), StoreError> {
         if (force && !self.buf.is_empty()) || self.buf.len() >= CHUNK {
-            let chunk = Bytes::from(std::mem::take(&mut self.buf));
+            // An answer that filled a chunk is a long one: its next buffer gets the full size at once.
+            let next = if force { Vec::new() } else { Vec::with_capacity(CHUNK + 4096) };
+            let chunk = Bytes::from(std::mem::replace(&mut self.buf, next));
             self.tx
                 .blocking_send(Ok(chunk))
                 .map_err(|_| StoreError::Invalid("the client went away".into()))?;
@@ -202,10 +222,12 @@ impl RowSink for Writer {
         self.geometry = head.columns.iter().position(|c| c.field_type == FieldType::Geometry);
         match self.format {
             RowFormat::GeoJson if self.geometry.is_none() => {
-                // Refused before the head is sent: `rows_response` answers it as a 400.
-                return Err(StoreError::Invalid(
-                    "this resource has no geometry column: GeoJSON needs one".into(),
-                ));
+                let err =
+                    ApiError::BadRequest("this resource has no geometry column: GeoJSON needs one".into());
+                if let Some(tx) = self.head_tx.take() {
+                    let _ = tx.send(Err(err));
+                }
+                return Err(StoreError::Invalid("no geometry".into()));
             }
             RowFormat::Json => {
                 let fields: Vec<Json> = head
@@ -259,7 +281,7 @@ impl RowSink for Writer {
             RowFormat::Ndjson => {}
         }
         if let Some(tx) = self.head_tx.take() {
-            let _ = tx.send(Ok(head.clone()));
+            let _ = tx.send(Ok(self.filename.take()));
         }
         Ok(())
     }
@@ -324,51 +346,61 @@ pub(crate) fn csv_field(out: &mut Vec<u8>, s: &str, delimiter: u8) {
     }
 }
 
-/// Runs `query` on resource `resource_id` and answers its rows in `format`, streamed.
+/// Runs `query` on the table that `resolve` names (it runs on the blocking pool, in the same task
+/// as the query: one hand-off per request) and answers its rows in `format`, streamed.
 ///
 /// # Errors
-/// Whatever the store finds wrong with the query before the first row (unknown column, bad value,
-/// bad token): as a 4xx.
+/// What `resolve` returns (an unknown dataset or resource), and whatever the store finds wrong with
+/// the query before the first row (unknown column, bad value, bad token): as a 4xx.
 pub(crate) async fn rows_response(
     s: AppState,
-    resource_id: String,
+    resolve: impl FnOnce(&AppState) -> Result<Target, ApiError> + Send + 'static,
     query: RowQuery,
     format: RowFormat,
-    frame: Option<JsonFrame>,
-    filename: Option<String>,
 ) -> Result<Response, ApiError> {
     run_response(
         s,
-        move |store: &Store, sink: &mut dyn RowSink| {
-            store.query_rows(&resource_id, &query, sink).map(|next| Tail { next, truncated: false })
+        move |s: &AppState| {
+            let target = resolve(s)?;
+            let id = target.resource_id;
+            let run: Run = Box::new(move |store: &Store, sink: &mut dyn RowSink| {
+                store.query_rows(&id, &query, sink).map(|next| Tail { next, truncated: false })
+            });
+            Ok((run, target.frame, target.filename))
         },
         format,
-        frame,
-        filename,
     )
     .await
 }
 
-/// Runs `run` (a row query, or user SQL) on the blocking pool, writing what it gives its sink in
-/// `format`, streamed; `run` says how it ended.
+/// Runs the work that `prepare` gives (a row query, or user SQL) on the blocking pool, writing its
+/// rows in `format`, streamed, with the JSON frame and download name `prepare` gives.
 ///
 /// # Errors
-/// Whatever `run` fails with before the head: as a 4xx.
+/// What `prepare` returns, and whatever the work fails with before its head: as a 4xx.
 pub(crate) async fn run_response(
     s: AppState,
-    run: impl FnOnce(&Store, &mut dyn RowSink) -> Result<Tail, StoreError> + Send + 'static,
+    prepare: impl FnOnce(&AppState) -> Result<(Run, Option<JsonFrame>, Option<String>), ApiError> + Send + 'static,
     format: RowFormat,
-    frame: Option<JsonFrame>,
-    filename: Option<String>,
 ) -> Result<Response, ApiError> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
-    let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Result<Head, ApiError>>();
+    let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Result<Option<String>, ApiError>>();
     tokio::task::spawn_blocking(move || {
+        let (run, frame, filename) = match prepare(&s) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = head_tx.send(Err(e));
+                return;
+            }
+        };
         let mut w = Writer {
             format,
             head_tx: Some(head_tx),
+            filename,
             tx: tx.clone(),
-            buf: Vec::with_capacity(CHUNK + 4096),
+            // Small to start: most answers are a page or a row, and a big allocation per request
+            // costs more than the growth of the few that stream.
+            buf: Vec::with_capacity(START_BUF),
             types: Vec::new(),
             keys: Vec::new(),
             geometry: None,
@@ -392,7 +424,8 @@ pub(crate) async fn run_response(
             },
         }
     });
-    head_rx.await.map_err(|_| ApiError::Internal("the query stopped before its head".into()))??;
+    let filename =
+        head_rx.await.map_err(|_| ApiError::Internal("the query stopped before its head".into()))??;
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|c| (c, rx))
     }));
