@@ -190,6 +190,17 @@ pub struct NewVersion<'a> {
     pub skipped: Vec<String>,
 }
 
+/// How often each value occurs in one column of a new version's table, counted while it loads.
+/// Given to [`TableLoader::set_value_counts`] for columns with few distinct values, it lets the store
+/// answer exact totals of equality filters, and facets of the whole table, without a scan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueCounts {
+    /// The column.
+    pub column: String,
+    /// Every distinct value (nulls as `Value::Null`) with its count; they must add up to the rows.
+    pub values: Vec<(Value<'static>, u64)>,
+}
+
 /// A page of rows from a resource's table.
 #[derive(Debug, Clone)]
 pub struct Rows {
@@ -392,6 +403,12 @@ impl TableLoader<'_> {
     /// Database errors; `Invalid` when `values` is not a whole number of rows.
     pub fn insert_many(&mut self, values: &[Value<'_>]) -> Result<()> {
         self.inner.insert_many(values)
+    }
+
+    /// The value counts of the new table's columns (complete counts only: a column left out has
+    /// none). Stored with the version when [`TableLoader::finish`] is called.
+    pub fn set_value_counts(&mut self, counts: Vec<ValueCounts>) {
+        self.inner.set_value_counts(counts);
     }
 
     /// Ends the load: records the row count and puts the table in place of the previous version's.

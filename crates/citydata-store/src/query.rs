@@ -458,13 +458,26 @@ pub(crate) mod testing {
         (dir, store)
     }
 
-    /// Publishes `rows` under `columns` as resource `name` of dataset `dataset`; returns its id.
+    /// Publishes `rows` under `columns` as resource `name` of dataset `dataset`, with the value
+    /// counts of every column as the publish pipeline makes them; returns its id.
     pub(crate) fn publish(
         store: &Store,
         dataset: &str,
         name: &str,
         columns: &[(&str, FieldType)],
         rows: &[Vec<Value<'static>>],
+    ) -> String {
+        publish_with_counts(store, dataset, name, columns, rows, true)
+    }
+
+    /// The same, with or without value counts.
+    pub(crate) fn publish_with_counts(
+        store: &Store,
+        dataset: &str,
+        name: &str,
+        columns: &[(&str, FieldType)],
+        rows: &[Vec<Value<'static>>],
+        counted: bool,
     ) -> String {
         let schema = Schema::new(columns.iter().map(|(n, t)| Field::new(*n, *t)).collect());
         let bytes = format!("{name} {columns:?} {rows:?}").into_bytes();
@@ -490,6 +503,23 @@ pub(crate) mod testing {
         loader.insert_many(&flat).unwrap();
         for r in &rows[half..] {
             loader.insert(r).unwrap();
+        }
+        if counted {
+            let counts = columns
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| {
+                    let mut values: Vec<(Value<'static>, u64)> = Vec::new();
+                    for r in rows {
+                        match values.iter_mut().find(|(v, _)| *v == r[i]) {
+                            Some((_, n)) => *n += 1,
+                            None => values.push((r[i].clone(), 1)),
+                        }
+                    }
+                    crate::ValueCounts { column: (*name).to_owned(), values }
+                })
+                .collect();
+            loader.set_value_counts(counts);
         }
         loader.finish().unwrap();
         tx.commit().unwrap();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use citydata_formats::{Format, FormatError, Progress, ReadOptions, Skipped, Source};
 use citydata_model::{DatasetMeta, LangText, Schema, Slug, Value};
-use citydata_store::{NewVersion, Store, StoreError, TableLoader};
+use citydata_store::{NewVersion, Store, StoreError, TableLoader, ValueCounts};
 use sha2::{Digest, Sha256};
 
 /// Why a publish failed. Nothing was changed.
@@ -389,6 +389,56 @@ struct RowBatch {
 const BATCH_ROWS: usize = 2048;
 
 /// Reads and converts rows on one thread while this one inserts them, so the two cores share the load.
+/// Columns with more distinct values than this get no value counts.
+const MAX_COUNTED_VALUES: usize = 1000;
+
+/// Counts the values of one column while it loads, until it has too many distinct ones.
+#[derive(Default)]
+struct ValueCounter {
+    texts: std::collections::HashMap<String, u64>,
+    ints: std::collections::HashMap<i64, u64>,
+    reals: std::collections::HashMap<u64, u64>,
+    nulls: u64,
+    gave_up: bool,
+}
+
+impl ValueCounter {
+    fn add(&mut self, v: &Value<'_>) {
+        if self.gave_up {
+            return;
+        }
+        match v {
+            Value::Null => self.nulls += 1,
+            Value::Int(i) => *self.ints.entry(*i).or_default() += 1,
+            // -0.0 and 0.0 are one value to SQL.
+            Value::Real(r) => *self.reals.entry(if *r == 0.0 { 0 } else { r.to_bits() }).or_default() += 1,
+            Value::Text(t) => match self.texts.get_mut(t.as_ref()) {
+                Some(n) => *n += 1,
+                None => {
+                    self.texts.insert(t.to_string(), 1);
+                }
+            },
+        }
+        if self.texts.len() + self.ints.len() + self.reals.len() > MAX_COUNTED_VALUES {
+            *self = ValueCounter { gave_up: true, ..ValueCounter::default() };
+        }
+    }
+
+    fn into_counts(self, column: &str) -> Option<ValueCounts> {
+        if self.gave_up {
+            return None;
+        }
+        let mut values: Vec<(Value<'static>, u64)> = Vec::new();
+        if self.nulls > 0 {
+            values.push((Value::Null, self.nulls));
+        }
+        values.extend(self.ints.into_iter().map(|(i, n)| (Value::Int(i), n)));
+        values.extend(self.reals.into_iter().map(|(r, n)| (Value::Real(f64::from_bits(r)), n)));
+        values.extend(self.texts.into_iter().map(|(t, n)| (Value::Text(t.into()), n)));
+        Some(ValueCounts { column: column.to_owned(), values })
+    }
+}
+
 fn load_rows(
     source: &Source,
     schema: &Schema,
@@ -401,7 +451,11 @@ fn load_rows(
         let reader = scope.spawn(move || {
             let mut batch = RowBatch::default();
             let mut rows_in_batch = 0;
+            let mut counters: Vec<ValueCounter> = (0..width).map(|_| ValueCounter::default()).collect();
             let result = citydata_formats::load(source, schema, progress, &mut |row| {
+                for (v, counter) in row.iter().zip(&mut counters) {
+                    counter.add(v);
+                }
                 for v in row {
                     batch.slots.push(match v {
                         Value::Null => Slot::Null,
@@ -425,7 +479,12 @@ fn load_rows(
             if result.is_ok() && !batch.slots.is_empty() {
                 let _ = tx.send(batch);
             }
-            result
+            let counts: Vec<ValueCounts> = counters
+                .into_iter()
+                .zip(&schema.fields)
+                .filter_map(|(c, f)| c.into_counts(&f.name))
+                .collect();
+            result.map(|rows| (rows, counts))
         });
         let mut store_error = None;
         'batches: for batch in &rx {
@@ -452,7 +511,11 @@ fn load_rows(
             reader.join().map_err(|_| LoadError::Format(FormatError::file("the reader thread panicked")))?;
         match store_error {
             Some(e) => Err(LoadError::Store(e)),
-            None => read.map_err(LoadError::Format),
+            None => {
+                let (rows, counts) = read.map_err(LoadError::Format)?;
+                loader.set_value_counts(counts);
+                Ok(rows)
+            }
         }
     })
 }

@@ -18,7 +18,7 @@ mod sandbox;
 use crate::{quote_ident, Dataset, NewVersion, Organization, Resource, Result, Rows, StoreError, Version};
 
 /// The newest schema this build writes.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const MIGRATIONS: &[&str] = &[
     r"
@@ -73,6 +73,23 @@ CREATE TABLE versions (
 );
 ",
     search::MIGRATION,
+    // Value counts of the current table's low-cardinality columns, made while it loads: exact totals
+    // of equality filters and facets of whole tables without a scan.
+    r"
+CREATE TABLE value_count_columns (
+    resource_id TEXT NOT NULL REFERENCES resources(id),
+    column_name TEXT NOT NULL,
+    nulls INTEGER NOT NULL,       -- how many rows hold no value
+    PRIMARY KEY (resource_id, column_name)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE value_counts (
+    resource_id TEXT NOT NULL REFERENCES resources(id),
+    column_name TEXT NOT NULL,
+    value ANY NOT NULL,           -- exactly as the table stores it (STRICT: no affinity)
+    count INTEGER NOT NULL,
+    PRIMARY KEY (resource_id, column_name, value)
+) STRICT, WITHOUT ROWID;
+",
 ];
 
 const CHUNK: usize = 1 << 20;
@@ -132,9 +149,6 @@ impl SqliteStore {
         // Bigger pages than the default 4 KiB: fewer B-tree pages to balance on bulk loads and fewer
         // to read on scans. Takes effect only when the file is new.
         conn.execute_batch("PRAGMA page_size = 16384")?;
-        // Bigger pages than the default 4 KiB: fewer B-tree pages to balance on bulk loads and fewer
-        // to read on scans. Takes effect only when the file is new.
-        conn.execute_batch("PRAGMA page_size = 16384")?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Database(format!(
@@ -145,11 +159,25 @@ impl SqliteStore {
         if version > SCHEMA_VERSION {
             return Err(StoreError::TooNew { found: version, supported: SCHEMA_VERSION });
         }
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
-            let tx = conn.unchecked_transaction()?;
-            tx.execute_batch(m)?;
-            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
-            tx.commit()?;
+        if version < SCHEMA_VERSION {
+            // Under the write lock, and with the version read again inside it: two processes opening a
+            // new database at once must not both run the same migration.
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let migrated = (|| -> Result<()> {
+                let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                for (i, m) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+                    conn.execute_batch(m)?;
+                    conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+                }
+                Ok(())
+            })();
+            match migrated {
+                Ok(()) => conn.execute_batch("COMMIT")?,
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return Err(e);
+                }
+            }
         }
         search::index_missing(&conn)?;
         Ok(Self {
@@ -662,7 +690,18 @@ impl SqlitePublish {
         } else {
             None
         };
-        Ok(SqliteLoader { conn: &self.conn, stmt, many, many_rows, width, id, number, staging, rows: 0 })
+        Ok(SqliteLoader {
+            conn: &self.conn,
+            stmt,
+            many,
+            many_rows,
+            width,
+            id,
+            number,
+            staging,
+            rows: 0,
+            counts: Vec::new(),
+        })
     }
 
     pub(crate) fn commit(mut self) -> Result<()> {
@@ -703,6 +742,7 @@ pub(crate) struct SqliteLoader<'p> {
     many: Option<Statement<'p>>,
     many_rows: usize,
     width: usize,
+    counts: Vec<crate::ValueCounts>,
     id: String,
     number: i64,
     staging: String,
@@ -745,10 +785,38 @@ impl SqliteLoader<'_> {
         Ok(())
     }
 
+    pub(crate) fn set_value_counts(&mut self, counts: Vec<crate::ValueCounts>) {
+        self.counts = counts;
+    }
+
     pub(crate) fn finish(self) -> Result<i64> {
-        let SqliteLoader { conn, stmt, many, id, number, staging, rows, .. } = self;
+        let SqliteLoader { conn, stmt, many, id, number, staging, rows, counts, .. } = self;
         drop(stmt);
         drop(many);
+        conn.execute("DELETE FROM value_counts WHERE resource_id = ?1", [&id])?;
+        conn.execute("DELETE FROM value_count_columns WHERE resource_id = ?1", [&id])?;
+        {
+            let mut col = conn.prepare_cached(
+                "INSERT OR REPLACE INTO value_count_columns (resource_id, column_name, nulls) VALUES (?1, ?2, ?3)",
+            )?;
+            let mut val = conn.prepare_cached(
+                "INSERT INTO value_counts (resource_id, column_name, value, count) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO UPDATE SET count = count + excluded.count",
+            )?;
+            for c in &counts {
+                let nulls: u64 = c.values.iter().filter(|(v, _)| *v == Value::Null).map(|(_, n)| n).sum();
+                col.execute(params![id, c.column, i64::try_from(nulls).unwrap_or(i64::MAX)])?;
+                for (v, n) in &c.values {
+                    let v: rusqlite::types::Value = match v {
+                        Value::Null => continue,
+                        Value::Int(i) => rusqlite::types::Value::Integer(*i),
+                        Value::Real(r) => rusqlite::types::Value::Real(*r),
+                        Value::Text(t) => rusqlite::types::Value::Text(t.to_string()),
+                    };
+                    val.execute(params![id, c.column, v, i64::try_from(*n).unwrap_or(i64::MAX)])?;
+                }
+            }
+        }
         conn.execute(
             "UPDATE versions SET row_count = ?3 WHERE resource_id = ?1 AND number = ?2",
             params![id, number, rows],

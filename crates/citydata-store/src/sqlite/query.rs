@@ -8,7 +8,7 @@
 
 use citydata_model::{FieldType, Schema, Value};
 use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{params_from_iter, Connection, OptionalExtension};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::SqliteStore;
 use crate::query::{
@@ -515,6 +515,83 @@ fn column_index(columns: &[Column], name: &str) -> Result<usize> {
     })
 }
 
+/// The null count of `column` of resource `id` when the load counted its values.
+fn counted_nulls(c: &Connection, id: &str, column: &str) -> Result<Option<u64>> {
+    Ok(c.prepare_cached("SELECT nulls FROM value_count_columns WHERE resource_id = ?1 AND column_name = ?2")?
+        .query_row(params![id, column], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map(i64::unsigned_abs))
+}
+
+/// The exact total from the value counts made at load, when the query is one equality (or `In`)
+/// filter on a counted column: no scan. `None` when the counts cannot answer.
+fn counted_total(c: &Connection, id: &str, columns: &[Column], q: &RowQuery) -> Result<Option<Total>> {
+    let [f] = q.filters.as_slice() else { return Ok(None) };
+    if q.q.is_some() || q.distinct || !matches!(f.op, Op::Eq | Op::In) || f.values.is_empty() {
+        return Ok(None);
+    }
+    let column = &columns[column_index(columns, &f.column)?];
+    if counted_nulls(c, id, &column.name)?.is_none() {
+        return Ok(None);
+    }
+    let values = f
+        .values
+        .iter()
+        .map(|v| parse_value(column.field_type, v).map(sql_value))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Invalid(format!("filter on {:?}: {e}", column.name)))?;
+    let mut distinct: Vec<SqlValue> = Vec::with_capacity(values.len());
+    for v in values {
+        if !distinct.contains(&v) {
+            distinct.push(v);
+        }
+    }
+    let marks = vec!["?"; distinct.len()].join(", ");
+    let sql = format!(
+        "SELECT COALESCE(SUM(count), 0) FROM value_counts WHERE resource_id = ? AND column_name = ? AND value IN ({marks})"
+    );
+    let mut params: Vec<SqlValue> = vec![SqlValue::Text(id.to_owned()), SqlValue::Text(column.name.clone())];
+    params.extend(distinct);
+    let n: i64 = c.prepare_cached(&sql)?.query_row(params_from_iter(&params), |r| r.get(0))?;
+    Ok(Some(Total { count: n.unsigned_abs(), exact: true }))
+}
+
+/// A facet of the whole table from the value counts made at load (no filter, no words), in the
+/// order a scan gives: most frequent first, ties by value (NULL first).
+fn counted_facet(
+    c: &Connection,
+    id: &str,
+    columns: &[Column],
+    q: &RowQuery,
+    name: &str,
+) -> Result<Option<Facet>> {
+    if !q.filters.is_empty() || q.q.is_some() || q.distinct {
+        return Ok(None);
+    }
+    let column = &columns[column_index(columns, name)?];
+    let Some(nulls) = counted_nulls(c, id, &column.name)? else { return Ok(None) };
+    let limit = i64::try_from(q.facet_limit).unwrap_or(i64::MAX);
+    let mut st = c.prepare_cached(
+        "SELECT value, count FROM value_counts WHERE resource_id = ?1 AND column_name = ?2
+         ORDER BY count DESC, value LIMIT ?3",
+    )?;
+    let mut rows = st.query(params![id, column.name, limit])?;
+    let mut values = Vec::new();
+    while let Some(r) = rows.next()? {
+        values.push(FacetValue {
+            value: cell(r.get_ref(0)?).into_owned(),
+            count: r.get::<_, i64>(1)?.unsigned_abs(),
+        });
+    }
+    if nulls > 0 {
+        // NULL sorts before every value among equal counts.
+        let at = values.iter().position(|v| v.count <= nulls).unwrap_or(values.len());
+        values.insert(at, FacetValue { value: Value::Null, count: nulls });
+        values.truncate(q.facet_limit);
+    }
+    Ok(Some(Facet { column: column.name.clone(), values }))
+}
+
 impl SqliteStore {
     pub(crate) fn query_rows(
         &self,
@@ -533,13 +610,22 @@ impl SqliteStore {
                 column_index(&columns, f)?;
             }
             let total = match q.total {
-                Some(cap) => Some(plan.count(&tx, cap, row_count)?),
+                Some(cap) => Some(match counted_total(&tx, resource_id, &columns, q)? {
+                    Some(t) => t,
+                    None => plan.count(&tx, cap, row_count)?,
+                }),
                 None => None,
             };
             let facets = if q.facet_limit == 0 {
                 Vec::new()
             } else {
-                q.facets.iter().map(|f| plan.facet(&tx, f, q.facet_limit)).collect::<Result<Vec<_>>>()?
+                q.facets
+                    .iter()
+                    .map(|f| match counted_facet(&tx, resource_id, &columns, q, f)? {
+                        Some(facet) => Ok(facet),
+                        None => plan.facet(&tx, f, q.facet_limit),
+                    })
+                    .collect::<Result<Vec<_>>>()?
             };
             let head =
                 Head { columns: plan.out.iter().map(|i| columns[*i].clone()).collect(), total, facets };
@@ -558,7 +644,7 @@ mod tests {
     use citydata_model::Value::{Int, Null, Real};
 
     use super::*;
-    use crate::query::testing::{publish, store, t};
+    use crate::query::testing::{publish, publish_with_counts, store, t};
     use crate::query::{Filter, RowBuffer, SortKey};
     use crate::Store;
 
@@ -973,7 +1059,7 @@ mod tests {
         // On a larger table, the estimate follows the rate at which rows match.
         let (_d2, big) = self::store();
         let rows: Vec<Vec<Value<'static>>> = (0..2000).map(|i| vec![Int(i % 4)]).collect();
-        let id = publish(&big, "big", "big", &[("k", F::Integer)], &rows);
+        let id = publish_with_counts(&big, "big", "big", &[("k", F::Integer)], &rows, false);
         for (filter, cap, lo, hi) in [
             (Filter::new("k", Op::Eq, ["1"]), 100, 400, 600),
             (Filter::new("_id", Op::Gt, ["1000"]), 50, 900, 1100),
@@ -982,6 +1068,15 @@ mod tests {
             let total = run(&big, &id, &q).unwrap().0.total.unwrap();
             assert!(!total.exact && (lo..=hi).contains(&total.count), "{total:?}");
         }
+        // With the value counts of the load, an equality filter's total is exact at any cap.
+        let id = publish(&big, "big", "counted", &[("k", F::Integer)], &rows);
+        let q = RowQuery {
+            filters: vec![Filter::new("k", Op::Eq, ["1"])],
+            total: Some(100),
+            limit: 0,
+            ..RowQuery::default()
+        };
+        assert_eq!(run(&big, &id, &q).unwrap().0.total, Some(Total { count: 500, exact: true }));
     }
 
     #[test]
@@ -1221,5 +1316,59 @@ mod tests {
         assert!(page.contains("INTEGER PRIMARY KEY (rowid>?)") && !page.contains("TEMP B-TREE"), "{page}");
         let back = plan_of(&RowQuery { sort: vec![SortKey::desc("_id")], ..RowQuery::default() });
         assert!(!back.contains("TEMP B-TREE"), "{back}");
+    }
+
+    /// Totals and facets answered from the value counts made at load agree with a scan of the table.
+    #[test]
+    fn value_counts_answer_like_a_scan() {
+        let (_dir, store) = store();
+        let columns = [("district", F::String), ("n", F::Integer), ("x", F::Number), ("code", F::String)];
+        let rows: Vec<Vec<Value<'static>>> = (0..300)
+            .map(|i| {
+                vec![
+                    if i % 7 == 0 { Null } else { t(["Wan Chai", "Sha Tin", "Islands"][i % 3]) },
+                    Int(i64::try_from(i % 5).unwrap()),
+                    if i % 4 == 0 { Real(-0.0) } else { Real(1.5) },
+                    t(if i % 2 == 0 { "007" } else { "7" }),
+                ]
+            })
+            .collect();
+        let counted = publish_with_counts(&store, "a", "counted", &columns, &rows, true);
+        let scanned = publish_with_counts(&store, "b", "scanned", &columns, &rows, false);
+        let queries = [
+            vec![Filter::new("district", Op::Eq, ["Sha Tin"])],
+            vec![Filter::new("district", Op::In, ["Sha Tin", "Islands", "Sha Tin"])],
+            vec![Filter::new("district", Op::Eq, ["Nowhere"])],
+            vec![Filter::new("n", Op::Eq, ["3"])],
+            vec![Filter::new("n", Op::In, ["1", "2.0"])],
+            vec![Filter::new("x", Op::Eq, ["0"])],
+            vec![Filter::new("code", Op::Eq, ["007"])],
+            vec![Filter::new("code", Op::Eq, ["7"])],
+            vec![],
+        ];
+        for filters in queries {
+            let q = RowQuery {
+                filters: filters.clone(),
+                total: Some(u64::MAX),
+                facets: vec!["district".into(), "n".into(), "x".into(), "code".into()],
+                facet_limit: 3,
+                limit: 0,
+                ..RowQuery::default()
+            };
+            let a = run(&store, &counted, &q).unwrap().0;
+            let b = run(&store, &scanned, &q).unwrap().0;
+            assert_eq!(a.total, b.total, "{filters:?}");
+            assert_eq!(a.facets, b.facets, "{filters:?}");
+        }
+        assert_eq!(
+            run(
+                &store,
+                &counted,
+                &RowQuery { filters: vec![Filter::new("n", Op::Eq, ["x"])], ..RowQuery::default() }
+            )
+            .unwrap_err()
+            .to_string(),
+            "filter on \"n\": \"x\" is not a number"
+        );
     }
 }

@@ -643,8 +643,11 @@ mod tests {
         let path = dir.path().join("city.db");
         // Back to what migration 1 made: no search tables.
         let c = Connection::open(&path).unwrap();
-        c.execute_batch("PRAGMA foreign_keys = OFF; DROP TABLE search_text; PRAGMA user_version = 1;")
-            .unwrap();
+        c.execute_batch(
+            "PRAGMA foreign_keys = OFF; DROP TABLE search_text; DROP TABLE value_counts;
+             DROP TABLE value_count_columns; PRAGMA user_version = 1;",
+        )
+        .unwrap();
         let tables: Vec<String> = c
             .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'search%'")
             .unwrap()
@@ -662,7 +665,7 @@ mod tests {
         assert_eq!(store.search(&SearchQuery::default()).unwrap().count, 5);
         drop(store);
         let c = Connection::open(&path).unwrap();
-        assert_eq!(c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), 2);
+        assert_eq!(c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), 3);
     }
 
     /// Not a benchmark with limits, a look: with `RUN_SLOW_TESTS` set, builds a catalogue of 10,000
