@@ -135,9 +135,20 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// The most read connections open at once. Generous, since a streaming export holds one for as long
+/// as its client reads; all stay open once made, so none is paid for twice.
+const MAX_READERS: usize = 64;
+
+/// Read connections: the idle ones, and how many exist.
+struct ReaderPool {
+    idle: Vec<Connection>,
+    open: usize,
+}
+
 pub(crate) struct SqliteStore {
     path: PathBuf,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<ReaderPool>,
+    reader_freed: std::sync::Condvar,
     sandbox: sandbox::Sandbox,
     postings: search::PostingsCache,
 }
@@ -182,32 +193,55 @@ impl SqliteStore {
         search::index_missing(&conn)?;
         Ok(Self {
             path: path.to_owned(),
-            readers: Mutex::new(vec![conn]),
+            readers: Mutex::new(ReaderPool { idle: vec![conn], open: 1 }),
+            reader_freed: std::sync::Condvar::new(),
             sandbox: sandbox::Sandbox::new(path),
             postings: search::PostingsCache::default(),
         })
     }
 
+    /// Runs `f` on a pooled read connection. At most [`MAX_READERS`] are open; a caller waits for a
+    /// free one rather than opening more (opening costs a parse of the whole schema, which grows with
+    /// every table), and every connection goes back to the pool, even when `f` panics.
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let pooled = self.readers.lock().map_err(|_| StoreError::Database("pool poisoned".into()))?.pop();
-        let conn = match pooled {
-            Some(c) => c,
-            None => {
+        struct Lease<'s> {
+            store: &'s SqliteStore,
+            conn: Option<Connection>,
+        }
+        impl Drop for Lease<'_> {
+            fn drop(&mut self) {
+                let mut pool = self.store.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                match self.conn.take() {
+                    Some(c) => pool.idle.push(c),
+                    None => pool.open -= 1,
+                }
+                self.store.reader_freed.notify_one();
+            }
+        }
+        let mut pool = self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lease = loop {
+            if let Some(c) = pool.idle.pop() {
+                break Lease { store: self, conn: Some(c) };
+            }
+            if pool.open < MAX_READERS {
+                pool.open += 1;
+                drop(pool);
+                // Counted before it opens; on failure the lease's drop gives the place back.
+                let mut lease = Lease { store: self, conn: None };
                 let c = Connection::open_with_flags(
                     &self.path,
                     OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 configure(&c)?;
-                c
+                lease.conn = Some(c);
+                break lease;
             }
+            pool = self.reader_freed.wait(pool).unwrap_or_else(std::sync::PoisonError::into_inner);
         };
-        let out = f(&conn);
-        if let Ok(mut pool) = self.readers.lock() {
-            if pool.len() < 16 {
-                pool.push(conn);
-            }
+        match &lease.conn {
+            Some(c) => f(c),
+            None => Err(StoreError::Database("no read connection".into())),
         }
-        out
     }
 
     pub(crate) fn is_empty(&self) -> Result<bool> {
