@@ -218,26 +218,30 @@ impl SqliteStore {
                 self.store.reader_freed.notify_one();
             }
         }
-        let mut pool = self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let lease = loop {
-            if let Some(c) = pool.idle.pop() {
-                break Lease { store: self, conn: Some(c) };
+        // Take an idle connection, or the right to open one, with the pool's lock held only here.
+        let idle = {
+            let mut pool = self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            loop {
+                if let Some(c) = pool.idle.pop() {
+                    break Some(c);
+                }
+                if pool.open < MAX_READERS {
+                    pool.open += 1;
+                    break None;
+                }
+                pool = self.reader_freed.wait(pool).unwrap_or_else(std::sync::PoisonError::into_inner);
             }
-            if pool.open < MAX_READERS {
-                pool.open += 1;
-                drop(pool);
-                // Counted before it opens; on failure the lease's drop gives the place back.
-                let mut lease = Lease { store: self, conn: None };
-                let c = Connection::open_with_flags(
-                    &self.path,
-                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                configure(&c)?;
-                lease.conn = Some(c);
-                break lease;
-            }
-            pool = self.reader_freed.wait(pool).unwrap_or_else(std::sync::PoisonError::into_inner);
         };
+        // On a failure to open, the lease's drop gives the counted place back.
+        let mut lease = Lease { store: self, conn: idle };
+        if lease.conn.is_none() {
+            let c = Connection::open_with_flags(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            configure(&c)?;
+            lease.conn = Some(c);
+        }
         match &lease.conn {
             Some(c) => f(c),
             None => Err(StoreError::Database("no read connection".into())),
