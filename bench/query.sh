@@ -17,7 +17,8 @@
 #   (a) a filtered page of 100 rows with its total, on each of the 18 districts in turn (each
 #       matches 1/18 of the rows, ~55,600):
 #         citydata  /api/v1/datasets/bench/resources/R/rows?district=D&_limit=100
-#                   (its default total: exact up to 10,000, then estimated and marked so)
+#                   (its default total: exact from the value counts made at publish for an
+#                   equality filter on a counted column; otherwise exact up to 10,000, then estimated)
 #         citydata  the same with &_total=exact (an exact count, like Datasette's)
 #         Datasette /datasette/bench.json?district=D&_size=100&_nosuggest=1&_nofacet=1
 #   (b) one row by key, 10,000 random keys in turn:
