@@ -531,18 +531,20 @@ fn license_json(license: &str) -> Json {
     })
 }
 
-fn organization_json(o: &Organization, count: Option<u64>) -> Json {
+/// CKAN's dictionary of a group or an organisation (CKAN stores both as groups).
+fn group_like_json(kind: &str, name: &str, title: &LangText, count: Option<u64>) -> Json {
+    let organization = kind == "organization";
     let mut out = json!({
-        "id": citydata_store::name_uuid(&["citydata-organization", &o.slug]),
-        "name": o.slug,
-        "title": text(&o.title),
-        "title_translated": translated(&o.title),
-        "display_name": text(&o.title),
+        "id": citydata_store::name_uuid(&[&format!("citydata-{kind}"), name]),
+        "name": name,
+        "title": text(title),
+        "title_translated": translated(title),
+        "display_name": text(title),
         "description": "",
         "image_url": "",
         "image_display_url": "",
-        "type": "organization",
-        "is_organization": true,
+        "type": kind,
+        "is_organization": organization,
         "approval_status": "approved",
         "state": "active",
     });
@@ -552,24 +554,13 @@ fn organization_json(o: &Organization, count: Option<u64>) -> Json {
     out
 }
 
+fn organization_json(o: &Organization, count: Option<u64>) -> Json {
+    group_like_json("organization", &o.slug, &o.title, count)
+}
+
+/// Themes are CKAN groups; their names are their titles.
 fn group_json(theme: &str, count: Option<u64>) -> Json {
-    let mut out = json!({
-        "id": citydata_store::name_uuid(&["citydata-group", theme]),
-        "name": theme,
-        "title": theme,
-        "display_name": theme,
-        "description": "",
-        "image_url": "",
-        "image_display_url": "",
-        "type": "group",
-        "is_organization": false,
-        "approval_status": "approved",
-        "state": "active",
-    });
-    if let Some(n) = count {
-        out["package_count"] = json!(n);
-    }
-    out
+    group_like_json("group", theme, &LangText::en(theme), count)
 }
 
 fn resource_json(d: &Dataset, r: &Resource, position: usize, base: &str) -> Json {
