@@ -531,11 +531,16 @@ fn license_json(license: &str) -> Json {
     })
 }
 
+/// The stable id of a group (`kind` "group") or an organisation (`kind` "organization").
+fn group_like_id(kind: &str, name: &str) -> String {
+    citydata_store::name_uuid(&[&format!("citydata-{kind}"), name])
+}
+
 /// CKAN's dictionary of a group or an organisation (CKAN stores both as groups).
 fn group_like_json(kind: &str, name: &str, title: &LangText, count: Option<u64>) -> Json {
     let organization = kind == "organization";
     let mut out = json!({
-        "id": citydata_store::name_uuid(&[&format!("citydata-{kind}"), name]),
+        "id": group_like_id(kind, name),
         "name": name,
         "title": text(title),
         "title_translated": translated(title),
@@ -620,7 +625,7 @@ pub(crate) fn package_json(d: &Dataset, base: &str) -> Json {
         "version": null,
         "metadata_created": ckan_time(&d.created),
         "metadata_modified": ckan_time(&d.modified),
-        "owner_org": d.organization.as_ref().map(|o| citydata_store::name_uuid(&["citydata-organization", &o.slug])),
+        "owner_org": d.organization.as_ref().map(|o| group_like_id("organization", &o.slug)),
         "organization": d.organization.as_ref().map(|o| organization_json(o, None)),
         "num_tags": tags.len(),
         "tags": tags,
@@ -707,18 +712,26 @@ fn organization_show(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
     let orgs = ctx.store.organizations()?;
     let (o, n) = orgs
         .iter()
-        .find(|(o, _)| o.slug == id || citydata_store::name_uuid(&["citydata-organization", &o.slug]) == id)
+        .find(|(o, _)| o.slug == id || group_like_id("organization", &o.slug) == id)
         .ok_or_else(|| CkanError::NotFound(format!("organization {id:?}")))?;
-    let mut out = organization_json(o, Some(*n));
+    group_like_show(ctx, p, organization_json(o, Some(*n)), FacetField::Organization, &o.slug)
+}
+
+/// What `organization_show` and `group_show` add to the dictionary: the datasets when asked, and
+/// the lists citydata has nothing for.
+fn group_like_show(
+    ctx: &Ctx<'_>,
+    p: &Params,
+    mut out: Json,
+    field: FacetField,
+    name: &str,
+) -> Result<Json, CkanError> {
     if p.bool("include_datasets", false)? {
-        out["packages"] = ctx.packages_with(FacetField::Organization, &o.slug)?;
+        out["packages"] = ctx.packages_with(field, name)?;
     }
-    if p.bool("include_tags", true)? {
-        out["tags"] = json!([]);
+    for empty in ["users", "extras", "tags", "groups"] {
+        out[empty] = json!([]);
     }
-    out["users"] = json!([]);
-    out["extras"] = json!([]);
-    out["groups"] = json!([]);
     Ok(out)
 }
 
@@ -752,17 +765,9 @@ fn group_show(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
     let themes = ctx.values(FacetField::Theme)?;
     let (theme, n) = themes
         .iter()
-        .find(|(t, _)| *t == id || citydata_store::name_uuid(&["citydata-group", t]) == id)
+        .find(|(t, _)| *t == id || group_like_id("group", t) == id)
         .ok_or_else(|| CkanError::NotFound(format!("group {id:?}")))?;
-    let mut out = group_json(theme, Some(*n));
-    if p.bool("include_datasets", false)? {
-        out["packages"] = ctx.packages_with(FacetField::Theme, theme)?;
-    }
-    out["users"] = json!([]);
-    out["extras"] = json!([]);
-    out["tags"] = json!([]);
-    out["groups"] = json!([]);
-    Ok(out)
+    group_like_show(ctx, p, group_json(theme, Some(*n)), FacetField::Theme, theme)
 }
 
 /// Each version of each resource is an activity, newest first; the dataset's first version is
