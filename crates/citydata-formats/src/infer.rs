@@ -34,7 +34,15 @@ pub struct Inference {
     /// The first value that turned a typed column into text: the type it had until then, the
     /// value's ordinal among the column's values, and the value (shortened).
     fallback: Option<(FieldType, u64, String)>,
+    /// The smallest and largest of the first [`RANGE_SAMPLE`] numbers (for finding coordinate columns).
+    range: Option<(f64, f64)>,
+    /// How many numbers `range` has seen.
+    ranged: u32,
 }
+
+/// How many numbers of a column its [`Inference::range`] looks at: enough to tell longitudes from
+/// grid eastings, cheap on a column of millions.
+const RANGE_SAMPLE: u32 = 10_000;
 
 impl Default for Inference {
     fn default() -> Self {
@@ -45,6 +53,8 @@ impl Default for Inference {
             day_first: false,
             values: 0,
             fallback: None,
+            range: None,
+            ranged: 0,
         }
     }
 }
@@ -71,16 +81,45 @@ impl Inference {
                     }
                     self.possible &= types;
                     self.grouped |= grouped && self.possible & (INT | NUM) != 0;
+                    if types & NUM != 0 && !grouped && self.ranged < RANGE_SAMPLE {
+                        if let Ok(x) = s.trim().parse::<f64>() {
+                            self.widen(x);
+                        }
+                    }
                     self.day_first |= day_first;
                 } else {
                     self.possible = 0;
                 }
             }
-            Cell::Int(_) => self.typed(INT | NUM),
-            Cell::Num(_) => self.typed(NUM),
+            Cell::Int(i) => {
+                self.typed(INT | NUM);
+                #[allow(clippy::cast_precision_loss)]
+                self.widen(*i as f64);
+            }
+            Cell::Num(x) => {
+                self.typed(NUM);
+                self.widen(*x);
+            }
             Cell::Bool(_) => self.typed(BOOL),
             Cell::Geometry(_) => self.typed(GEOM),
         }
+    }
+
+    fn widen(&mut self, x: f64) {
+        if self.ranged < RANGE_SAMPLE && x.is_finite() {
+            self.ranged += 1;
+            self.range = Some(self.range.map_or((x, x), |(a, b)| (a.min(x), b.max(x))));
+        }
+    }
+
+    /// The smallest and largest of the column's first numbers (a sample: the first ten thousand),
+    /// when it is a number column.
+    #[must_use]
+    pub fn range(&self) -> Option<(f64, f64)> {
+        if self.possible & NUM == 0 {
+            return None;
+        }
+        self.range
     }
 
     fn typed(&mut self, allowed: u8) {

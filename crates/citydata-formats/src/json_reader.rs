@@ -168,6 +168,54 @@ fn json_error(e: &serde_json::Error) -> FormatError {
     FormatError { loc, column: None, message }
 }
 
+/// The name in the top-level `crs` member of a GeoJSON document (`{"type": "name", "properties":
+/// {"name": "urn:ogc:def:crs:EPSG::2326"}}`), reading the whole document without keeping it.
+pub(crate) fn top_level_crs(input: Box<dyn Read + Send>) -> Result<Option<String>, FormatError> {
+    struct Top;
+    impl<'de> Visitor<'de> for Top {
+        type Value = Option<Json>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a GeoJSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut crs = None;
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                if key == "crs" {
+                    crs = Some(map.next_value::<Json>()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(crs)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(256 * 1024, input));
+    let crs = serde::Deserializer::deserialize_any(&mut de, Top).map_err(|e| json_error(&e))?;
+    match crs {
+        None | Some(Json::Null) => Ok(None),
+        Some(c) => match c.pointer("/properties/name").and_then(Json::as_str) {
+            Some(name) if c.get("type").and_then(Json::as_str) == Some("name") => Ok(Some(name.to_owned())),
+            _ => Err(FormatError::file(format!(
+                "the \"crs\" member must name a coordinate reference system \
+                 ({{\"type\": \"name\", \"properties\": {{\"name\": \"urn:ogc:def:crs:EPSG::2326\"}}}}), not {}",
+                shorten(&c.to_string())
+            ))),
+        },
+    }
+}
+
+fn shorten(s: &str) -> String {
+    let mut out: String = s.chars().take(80).collect();
+    if out.len() < s.len() {
+        out.push_str("...");
+    }
+    out
+}
+
 fn read_ndjson(
     input: Box<dyn Read + Send>,
     limit: usize,
@@ -356,6 +404,19 @@ mod tests {
         assert_eq!(rows[1].0, Loc { line: 3, record: 2 });
         let e = read("{\"a\":1}\n{\"a\":\n", Format::Ndjson).unwrap_err();
         assert!(e.starts_with("line 2 (record 2): unexpected end of the file"), "{e}");
+    }
+
+    #[test]
+    fn legacy_crs_member() {
+        let crs = |t: &'static str| top_level_crs(Box::new(t.as_bytes()));
+        let named = r#"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"urn:ogc:def:crs:EPSG::2326"}},"features":[]}"#;
+        assert_eq!(crs(named).unwrap().as_deref(), Some("urn:ogc:def:crs:EPSG::2326"));
+        let after = r#"{"type":"FeatureCollection","features":[{"type":"Feature","geometry":null,"properties":{}}],"crs":{"type":"name","properties":{"name":"EPSG:4326"}}}"#;
+        assert_eq!(crs(after).unwrap().as_deref(), Some("EPSG:4326"));
+        assert_eq!(crs(r#"{"type":"FeatureCollection","features":[]}"#).unwrap(), None);
+        let linked = r#"{"type":"FeatureCollection","crs":{"type":"link","properties":{"href":"x"}},"features":[]}"#;
+        assert!(crs(linked).unwrap_err().to_string().contains("must name a coordinate reference system"));
+        assert!(crs("{").is_err());
     }
 
     #[test]

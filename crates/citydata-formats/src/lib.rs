@@ -298,6 +298,22 @@ impl Source {
         })
     }
 
+    /// The coordinate reference system a GeoJSON file names in its top-level `crs` member (the
+    /// pre-2016 GeoJSON way, still written by many tools): the name it gives, such as
+    /// `urn:ogc:def:crs:EPSG::2326`. `None` for other formats and for files without one.
+    ///
+    /// # Errors
+    /// When the file cannot be read as JSON, or its `crs` member is not a named CRS.
+    pub fn geojson_crs(&self) -> Result<Option<String>, FormatError> {
+        if self.format != Format::GeoJson {
+            return Ok(None);
+        }
+        let file =
+            std::fs::File::open(&self.path).map_err(|e| FormatError::file(format!("cannot open: {e}")))?;
+        let counted = CountingRead { inner: file, progress: Arc::new(Progress::default()) };
+        json_reader::top_level_crs(self.text(counted)?)
+    }
+
     fn text(&self, r: CountingRead) -> Result<Box<dyn Read + Send>, FormatError> {
         encoding::decode(r, self.encoding)
     }
@@ -326,6 +342,8 @@ pub struct Scan {
     pub rows: u64,
     /// Rows left out under `skip_bad_rows`.
     pub skipped: Vec<Skipped>,
+    /// Per column (schema order): the smallest and largest of its first numbers, for number columns.
+    pub ranges: Vec<Option<(f64, f64)>>,
 }
 
 /// One cell in a [`CellBatch`], its text kept in the batch's buffer.
@@ -422,7 +440,8 @@ pub fn scan(source: &Source, progress: Arc<Progress>) -> Result<Scan, FormatErro
     }
     inference.resize_with(columns.len(), Inference::default);
     let fields = columns.names().iter().zip(&inference).map(|(n, inf)| inf.field(n)).collect();
-    Ok(Scan { schema: Schema::new(fields), rows, skipped })
+    let ranges = inference.iter().map(Inference::range).collect();
+    Ok(Scan { schema: Schema::new(fields), rows, skipped, ranges })
 }
 
 /// Second pass: reads every record again and pushes it, converted to `schema`'s types and in its

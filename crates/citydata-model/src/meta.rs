@@ -70,6 +70,30 @@ pub struct ResourceMeta {
     /// Schema override: the listed fields replace the inferred ones of the same name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<Schema>,
+    /// Which columns hold the location, when the publish should not find them by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geometry: Option<GeometrySpec>,
+}
+
+/// The columns that locate each row of a table: `x` holds longitudes or grid eastings, `y`
+/// latitudes or northings, in the coordinate reference system `crs` (`EPSG:4326` when not given;
+/// `EPSG:2326` for the Hong Kong 1980 Grid). `"geometry": {"none": true}` turns the search for
+/// coordinate columns off.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeometrySpec {
+    /// The column of longitudes or eastings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    /// The column of latitudes or northings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// The coordinate reference system of `x` and `y`, e.g. `EPSG:2326`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crs: Option<String>,
+    /// No geometry: do not look for coordinate columns.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub none: bool,
 }
 
 /// The metadata file given to `citydata publish --meta`.
@@ -106,6 +130,9 @@ pub struct DatasetMeta {
     /// Schema override for a single-resource dataset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<Schema>,
+    /// The location columns of a single-resource dataset (see [`GeometrySpec`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geometry: Option<GeometrySpec>,
     /// Per-resource metadata, by resource name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub resources: BTreeMap<String, ResourceMeta>,

@@ -121,6 +121,70 @@ pub struct Version {
     pub publisher: String,
     /// Rows left out under `--skip-bad-rows`, as `line N: reason`.
     pub skipped: Vec<String>,
+    /// Where the rows' geometries are, for a spatial resource.
+    pub spatial: Option<Spatial>,
+}
+
+/// The name of the column that the store adds to a table whose geometry the publish made from
+/// coordinate columns (latitude and longitude, or grid eastings and northings). Reserved, like `_id`.
+pub const GEOMETRY_COLUMN: &str = "_geom";
+
+/// Where a spatial resource keeps its geometries, and what they cover.
+///
+/// Every geometry of the table is WGS 84 GeoJSON text (longitude, latitude) in `column`, whatever
+/// the file held; each row's bounding box is in the table's spatial index.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Spatial {
+    /// The column holding each row's geometry: a geometry field of the schema, or
+    /// [`GEOMETRY_COLUMN`] when the publish made the geometry from coordinate columns.
+    pub column: String,
+    /// How the geometries were made, for people (`"GeoJSON geometries"`, `"points from the columns
+    /// Easting and Northing (EPSG:2326)"`).
+    pub source: String,
+    /// The extent of all geometries, `[min lon, min lat, max lon, max lat]`; `None` when no row has one.
+    pub extent: Option<[f64; 4]>,
+    /// Rows with a geometry.
+    pub count: u64,
+    /// The geometry types found (`Point`, `Polygon`, ...), in order of first appearance.
+    pub types: Vec<String>,
+}
+
+/// What a new spatial version says about its geometries before its rows load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSpatial {
+    /// The column holding the geometry (see [`Spatial::column`]); when it is [`GEOMETRY_COLUMN`], the
+    /// store adds it to the table after the schema's fields, and each row brings its value last.
+    pub column: String,
+    /// How the geometries were made (see [`Spatial::source`]).
+    pub source: String,
+}
+
+/// A spatial resource as the map and feature APIs list it: the current version of a resource whose
+/// rows have geometries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpatialResource {
+    /// The dataset's slug.
+    pub dataset: String,
+    /// The dataset's metadata.
+    pub meta: DatasetMeta,
+    /// The resource's id (its table).
+    pub id: String,
+    /// The resource's name in its dataset.
+    pub name: String,
+    /// The resource's title.
+    pub title: LangText,
+    /// The resource's description.
+    pub description: LangText,
+    /// The current version's number.
+    pub version: i64,
+    /// When the current version was published.
+    pub created: String,
+    /// The current version's schema.
+    pub schema: Schema,
+    /// The current version's rows.
+    pub rows: u64,
+    /// Where its geometries are.
+    pub spatial: Spatial,
 }
 
 /// A resource (one file of a dataset) with its versions, newest last.
@@ -188,6 +252,8 @@ pub struct NewVersion<'a> {
     pub schema: &'a Schema,
     /// Rows left out, as text.
     pub skipped: Vec<String>,
+    /// Where the geometries are, for a spatial resource.
+    pub spatial: Option<NewSpatial>,
 }
 
 /// How often each value occurs in one column of a new version's table, counted while it loads.
@@ -239,6 +305,15 @@ impl Store {
     /// Database errors, or when another publish holds the write lock for too long.
     pub fn begin_publish(&self, slug: &Slug, meta: Option<&DatasetMeta>, publisher: &str) -> Result<Publish> {
         Ok(Publish { inner: self.backend.begin_publish(slug, meta, publisher)? })
+    }
+
+    /// The spatial resources (current versions with geometries), by dataset slug and position;
+    /// only those of dataset `dataset` when given.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn spatial_resources(&self, dataset: Option<&str>) -> Result<Vec<SpatialResource>> {
+        self.backend.spatial_resources(dataset)
     }
 
     /// All dataset slugs, sorted.
@@ -402,7 +477,21 @@ impl TableLoader<'_> {
     /// # Errors
     /// Database errors; `Invalid` when `values` is not a whole number of rows.
     pub fn insert_many(&mut self, values: &[Value<'_>]) -> Result<()> {
-        self.inner.insert_many(values)
+        self.inner.insert_many(values, &[])
+    }
+
+    /// Like [`TableLoader::insert_many`], for a spatial version: `bboxes` holds each row's bounding
+    /// box (`[min lon, min lat, max lon, max lat]`, `None` for a row without geometry), one per row.
+    ///
+    /// # Errors
+    /// Database errors; `Invalid` when the rows and boxes do not match.
+    pub fn insert_located(&mut self, values: &[Value<'_>], bboxes: &[Option<[f64; 4]>]) -> Result<()> {
+        self.inner.insert_many(values, bboxes)
+    }
+
+    /// The geometry types found while loading (see [`Spatial::types`]).
+    pub fn set_geometry_types(&mut self, types: Vec<String>) {
+        self.inner.set_geometry_types(types);
     }
 
     /// The value counts of the new table's columns (complete counts only: a column left out has

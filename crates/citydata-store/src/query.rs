@@ -495,6 +495,7 @@ pub(crate) mod testing {
             encoding: "utf-8",
             schema: &schema,
             skipped: Vec::new(),
+            spatial: None,
         };
         let mut loader = tx.add_version(&nv, &mut Cursor::new(bytes.clone())).unwrap();
         // The bulk path (many rows per statement, then the rest one by one), then single rows.

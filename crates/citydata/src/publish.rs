@@ -193,6 +193,7 @@ pub fn publish(
                 encoding: p.source.encoding.label(),
                 schema: &p.schema,
                 skipped,
+                spatial: None,
             };
             let t = std::time::Instant::now();
             let mut loader = tx.add_version(&nv, &mut bytes as &mut dyn Read)?;
@@ -359,6 +360,7 @@ fn merge_meta(meta: &mut DatasetMeta, over: DatasetMeta) {
     meta.theme = over.theme.or(meta.theme.take());
     meta.source = over.source.or(meta.source.take());
     meta.schema = over.schema.or(meta.schema.take());
+    meta.geometry = over.geometry.or(meta.geometry.take());
     for (k, v) in over.resources {
         meta.resources.insert(k, v);
     }

@@ -18,7 +18,7 @@ mod sandbox;
 use crate::{quote_ident, Dataset, NewVersion, Organization, Resource, Result, Rows, StoreError, Version};
 
 /// The newest schema this build writes.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const MIGRATIONS: &[&str] = &[
     r"
@@ -89,6 +89,11 @@ CREATE TABLE value_counts (
     count INTEGER NOT NULL,
     PRIMARY KEY (resource_id, column_name, value)
 ) STRICT, WITHOUT ROWID;
+",
+    // Spatial resources: where each version keeps its geometries (`Spatial` as JSON; NULL when it
+    // has none). Their bounding boxes are in an R*Tree beside the table, `"{id}~geo"`.
+    r"
+ALTER TABLE versions ADD COLUMN spatial TEXT;
 ",
 ];
 
@@ -264,7 +269,7 @@ impl SqliteStore {
             }
             let tx = c.unchecked_transaction()?;
             let tables: Vec<String> = tx
-                .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE '%-%'")?
+                .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE '%-%' AND name NOT LIKE '%~geo%'")?
                 .query_map([], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             let current: Vec<(String, i64, i64)> = tx
@@ -358,7 +363,7 @@ impl SqliteStore {
                 .collect::<Result<Vec<_>, _>>()?;
             let mut vst = c.prepare_cached(
                 "SELECT number, sha256, (SELECT size FROM blobs b WHERE b.sha256 = v.sha256), filename, format,
-                        media_type, encoding, schema, row_count, created, publisher, skipped
+                        media_type, encoding, schema, row_count, created, publisher, skipped, spatial
                  FROM versions v WHERE resource_id = ?1 ORDER BY number",
             )?;
             for res in &mut resources {
@@ -377,6 +382,9 @@ impl SqliteStore {
                             created: r.get(9)?,
                             publisher: r.get(10)?,
                             skipped: from_json::<Vec<String>>(&r.get::<_, String>(11)?),
+                            spatial: r
+                                .get::<_, Option<String>>(12)?
+                                .and_then(|s| serde_json::from_str::<crate::Spatial>(&s).ok()),
                         })
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
@@ -390,6 +398,54 @@ impl SqliteStore {
                 modified,
                 resources,
             }))
+        })
+    }
+
+    pub(crate) fn spatial_resources(&self, dataset: Option<&str>) -> Result<Vec<crate::SpatialResource>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT d.slug, d.meta, r.id, r.name, r.title, r.description, v.number, v.created, v.schema,
+                        v.row_count, v.spatial
+                 FROM resources r
+                 JOIN datasets d ON d.id = r.dataset_id
+                 JOIN versions v ON v.resource_id = r.id AND v.number = r.current_version
+                 WHERE v.spatial IS NOT NULL AND (?1 IS NULL OR d.slug = ?1)
+                 ORDER BY d.slug, r.position",
+            )?;
+            let rows = st
+                .query_map([dataset], |r| {
+                    Ok((
+                        crate::SpatialResource {
+                            dataset: r.get(0)?,
+                            meta: from_json(&r.get::<_, String>(1)?),
+                            id: r.get(2)?,
+                            name: r.get(3)?,
+                            title: from_json(&r.get::<_, String>(4)?),
+                            description: from_json(&r.get::<_, String>(5)?),
+                            version: r.get(6)?,
+                            created: r.get(7)?,
+                            schema: from_json(&r.get::<_, String>(8)?),
+                            rows: r.get::<_, i64>(9)?.unsigned_abs(),
+                            spatial: crate::Spatial {
+                                column: String::new(),
+                                source: String::new(),
+                                extent: None,
+                                count: 0,
+                                types: Vec::new(),
+                            },
+                        },
+                        r.get::<_, String>(10)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(mut res, spatial)| {
+                    res.spatial = serde_json::from_str(&spatial).map_err(|e| {
+                        StoreError::Database(format!("the spatial summary of resource {} cannot be read: {e}", res.id))
+                    })?;
+                    Ok(res)
+                })
+                .collect()
         })
     }
 
@@ -661,6 +717,21 @@ impl SqlitePublish {
                 f.name
             )));
         }
+        let derived = v.spatial.as_ref().is_some_and(|s| s.column == crate::GEOMETRY_COLUMN);
+        if let Some(f) = v.schema.fields.iter().find(|f| f.name.eq_ignore_ascii_case(crate::GEOMETRY_COLUMN)) {
+            if derived {
+                return Err(StoreError::Invalid(format!(
+                    "the column name {:?} is reserved for the geometry made from coordinate columns",
+                    f.name
+                )));
+            }
+        }
+        if let Some(sp) = v.spatial.as_ref().filter(|_| !derived) {
+            let ok = v.schema.fields.iter().any(|f| f.name == sp.column);
+            if !ok {
+                return Err(StoreError::Invalid(format!("the geometry column {:?} is not in the schema", sp.column)));
+            }
+        }
         self.store_blob(v.sha256, bytes)?;
         let c = &self.conn;
         let id = resource_uuid(&self.slug, v.resource);
@@ -698,8 +769,18 @@ impl SqlitePublish {
         cols.extend(
             v.schema.fields.iter().map(|f| format!("{} {}", quote_ident(&f.name), sql_type(f.field_type))),
         );
+        let mut names: Vec<String> = v.schema.fields.iter().map(|f| quote_ident(&f.name)).collect();
+        if derived {
+            cols.push(format!("{} TEXT", quote_ident(crate::GEOMETRY_COLUMN)));
+            names.push(quote_ident(crate::GEOMETRY_COLUMN));
+        }
         c.execute_batch(&format!("CREATE TABLE {} ({}) STRICT", quote_ident(&staging), cols.join(", ")))?;
-        let names: Vec<String> = v.schema.fields.iter().map(|f| quote_ident(&f.name)).collect();
+        if v.spatial.is_some() {
+            c.execute_batch(&format!(
+                "CREATE VIRTUAL TABLE {} USING rtree(id, minx, maxx, miny, maxy)",
+                quote_ident(&geo_table(&staging))
+            ))?;
+        }
         let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
         let insert = if names.is_empty() {
             format!("INSERT INTO {} DEFAULT VALUES", quote_ident(&staging))
@@ -728,6 +809,22 @@ impl SqlitePublish {
         } else {
             None
         };
+        let spatial = match &v.spatial {
+            Some(sp) => Some(SpatialLoad {
+                info: crate::Spatial {
+                    column: sp.column.clone(),
+                    source: sp.source.clone(),
+                    extent: None,
+                    count: 0,
+                    types: Vec::new(),
+                },
+                insert: self.conn.prepare(&format!(
+                    "INSERT INTO {} (id, minx, maxx, miny, maxy) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    quote_ident(&geo_table(&staging))
+                ))?,
+            }),
+            None => None,
+        };
         Ok(SqliteLoader {
             conn: &self.conn,
             stmt,
@@ -739,6 +836,7 @@ impl SqlitePublish {
             staging,
             rows: 0,
             counts: Vec::new(),
+            spatial,
         })
     }
 
@@ -774,8 +872,37 @@ fn bind(stmt: &mut Statement<'_>, values: &[Value<'_>]) -> Result<()> {
     Ok(())
 }
 
+/// The name of the spatial index (an R*Tree of each row's bounding box, keyed by `_id`) of a table.
+pub(crate) fn geo_table(table: &str) -> String {
+    format!("{table}~geo")
+}
+
+/// The spatial side of a load: the index's insert and what the geometries cover so far.
+struct SpatialLoad<'p> {
+    info: crate::Spatial,
+    insert: Statement<'p>,
+}
+
+impl SpatialLoad<'_> {
+    /// Indexes the box of row `id`.
+    fn add(&mut self, id: i64, b: [f64; 4]) -> Result<()> {
+        if !b.iter().all(|x| x.is_finite()) || b[0] > b[2] || b[1] > b[3] {
+            return Err(StoreError::Invalid(format!("row {id} has an invalid bounding box {b:?}")));
+        }
+        self.insert.execute(params![id, b[0], b[2], b[1], b[3]])?;
+        let e = self.info.extent.get_or_insert(b);
+        e[0] = e[0].min(b[0]);
+        e[1] = e[1].min(b[1]);
+        e[2] = e[2].max(b[2]);
+        e[3] = e[3].max(b[3]);
+        self.info.count += 1;
+        Ok(())
+    }
+}
+
 pub(crate) struct SqliteLoader<'p> {
     conn: &'p Connection,
+    spatial: Option<SpatialLoad<'p>>,
     stmt: Statement<'p>,
     many: Option<Statement<'p>>,
     many_rows: usize,
@@ -795,8 +922,9 @@ impl SqliteLoader<'_> {
         Ok(())
     }
 
-    /// Inserts rows given one after the other in `values` (a multiple of the table's width).
-    pub(crate) fn insert_many(&mut self, values: &[Value<'_>]) -> Result<()> {
+    /// Inserts rows given one after the other in `values` (a multiple of the table's width), with
+    /// their bounding boxes (one per row) when the version is spatial.
+    pub(crate) fn insert_many(&mut self, values: &[Value<'_>], bboxes: &[Option<[f64; 4]>]) -> Result<()> {
         if self.width == 0 {
             return Ok(());
         }
@@ -806,6 +934,28 @@ impl SqliteLoader<'_> {
                 values.len(),
                 self.width
             )));
+        }
+        let first_id = self.rows + 1;
+        match &mut self.spatial {
+            Some(sp) => {
+                if bboxes.len() != values.len() / self.width {
+                    return Err(StoreError::Invalid(format!(
+                        "{} bounding boxes for {} rows",
+                        bboxes.len(),
+                        values.len() / self.width
+                    )));
+                }
+                // The table is new and loaded in order, so its rows get the ids 1, 2, 3, ...
+                for (k, b) in bboxes.iter().enumerate() {
+                    if let Some(b) = b {
+                        sp.add(first_id + i64::try_from(k).unwrap_or(i64::MAX), *b)?;
+                    }
+                }
+            }
+            None if !bboxes.is_empty() => {
+                return Err(StoreError::Invalid("bounding boxes given for a version without geometry".into()))
+            }
+            None => {}
         }
         let mut rest = values;
         if let Some(many) = &mut self.many {
@@ -827,10 +977,29 @@ impl SqliteLoader<'_> {
         self.counts = counts;
     }
 
+    pub(crate) fn set_geometry_types(&mut self, types: Vec<String>) {
+        if let Some(sp) = &mut self.spatial {
+            sp.info.types = types;
+        }
+    }
+
     pub(crate) fn finish(self) -> Result<i64> {
-        let SqliteLoader { conn, stmt, many, id, number, staging, rows, counts, .. } = self;
+        let SqliteLoader { conn, stmt, many, id, number, staging, rows, counts, spatial, .. } = self;
         drop(stmt);
         drop(many);
+        let spatial = spatial.map(|sp| sp.info);
+        conn.execute(
+            "UPDATE versions SET spatial = ?3 WHERE resource_id = ?1 AND number = ?2",
+            params![id, number, spatial.as_ref().map(json)],
+        )?;
+        conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", quote_ident(&geo_table(&id))))?;
+        if spatial.is_some() {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {} RENAME TO {}",
+                quote_ident(&geo_table(&staging)),
+                quote_ident(&geo_table(&id))
+            ))?;
+        }
         conn.execute("DELETE FROM value_counts WHERE resource_id = ?1", [&id])?;
         conn.execute("DELETE FROM value_count_columns WHERE resource_id = ?1", [&id])?;
         {

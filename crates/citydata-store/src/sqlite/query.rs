@@ -25,21 +25,50 @@ const MAX_WORDS: usize = 32;
 /// The columns of the current table of resource `id` (`_id` first) and its row count; `None` when
 /// there is no such resource or it has no current version.
 pub(super) fn current_columns(c: &Connection, id: &str) -> Result<Option<(Vec<Column>, u64)>> {
+    Ok(current_table(c, id)?.map(|t| (t.columns, t.rows)))
+}
+
+/// What a query needs to know of a resource's current table.
+pub(super) struct CurrentTable {
+    /// Its columns, `_id` first; a geometry made from coordinate columns comes last, as
+    /// [`crate::GEOMETRY_COLUMN`], and only when asked for by name.
+    pub(super) columns: Vec<Column>,
+    /// Its row count.
+    pub(super) rows: u64,
+    /// Where its geometries are, when it is spatial.
+    pub(super) spatial: Option<crate::Spatial>,
+}
+
+/// The current table of resource `id`; `None` when there is no such resource or it has no current
+/// version.
+pub(super) fn current_table(c: &Connection, id: &str) -> Result<Option<CurrentTable>> {
     let mut st = c.prepare_cached(
-        "SELECT v.schema, v.row_count FROM resources r
+        "SELECT v.schema, v.row_count, v.spatial FROM resources r
          JOIN versions v ON v.resource_id = r.id AND v.number = r.current_version WHERE r.id = ?1",
     )?;
-    let Some((schema, rows)) =
-        st.query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).optional()?
+    let Some((schema, rows, spatial)) = st
+        .query_row([id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<String>>(2)?))
+        })
+        .optional()?
     else {
         return Ok(None);
     };
     let schema: Schema = serde_json::from_str(&schema)
         .map_err(|e| StoreError::Database(format!("the schema of resource {id} cannot be read: {e}")))?;
-    let mut columns = Vec::with_capacity(schema.fields.len() + 1);
+    let spatial: Option<crate::Spatial> = match spatial {
+        Some(s) => Some(serde_json::from_str(&s).map_err(|e| {
+            StoreError::Database(format!("the spatial summary of resource {id} cannot be read: {e}"))
+        })?),
+        None => None,
+    };
+    let mut columns = Vec::with_capacity(schema.fields.len() + 2);
     columns.push(Column { name: "_id".to_owned(), field_type: FieldType::Integer });
     columns.extend(schema.fields.into_iter().map(|f| Column { name: f.name, field_type: f.field_type }));
-    Ok(Some((columns, rows.unsigned_abs())))
+    if spatial.as_ref().is_some_and(|s| s.column == crate::GEOMETRY_COLUMN) {
+        columns.push(Column { name: crate::GEOMETRY_COLUMN.to_owned(), field_type: FieldType::Geometry });
+    }
+    Ok(Some(CurrentTable { columns, rows: rows.unsigned_abs(), spatial }))
 }
 
 /// A cell as a model value, borrowing its text from the row.
@@ -109,7 +138,8 @@ impl<'a> Plan<'a> {
     fn new(resource_id: &str, columns: &'a [Column], q: &RowQuery) -> Result<Self> {
         let col = |name: &str| column_index(columns, name);
         let out: Vec<usize> = match &q.fields {
-            None => (0..columns.len()).collect(),
+            // A geometry made from coordinate columns only when asked for: the file did not have it.
+            None => (0..columns.len()).filter(|&i| columns[i].name != crate::GEOMETRY_COLUMN).collect(),
             Some(fields) if fields.is_empty() => {
                 return Err(StoreError::Invalid(
                     "fields is empty: name at least one column, or leave it out".into(),

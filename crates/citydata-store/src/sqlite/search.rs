@@ -422,6 +422,7 @@ mod tests {
                 encoding: "utf-8",
                 schema: &schema,
                 skipped: Vec::new(),
+                spatial: None,
             };
             p.add_version(&nv, &mut bytes.as_bytes()).unwrap().finish().unwrap();
         }
