@@ -719,9 +719,11 @@ fn glob_pattern(like: &str) -> Result<String> {
             '_' => out.push('?'),
             '\\' => match chars.next() {
                 Some(n) => literal_glob(&mut out, n),
-                None => return Err(invalid(format!(
+                None => {
+                    return Err(invalid(format!(
                     "the LIKE pattern '{like}' ends with the escape character \\; write \\\\ for a backslash"
-                ))),
+                )))
+                }
             },
             c => literal_glob(&mut out, c),
         }
