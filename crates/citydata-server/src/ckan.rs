@@ -1141,6 +1141,7 @@ fn datastore_search(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
         facets: Vec::new(),
         facet_limit: 0,
         distinct: p.bool("distinct", false)?,
+        cond: None,
     };
     let mut buf = RowBuffer::default();
     ctx.store.query_rows(&rid, &query, &mut buf).map_err(datastore_error)?;

@@ -21,8 +21,8 @@ use citydata_model::{DatasetMeta, LangText, Schema, Slug, Value};
 
 pub use ident::quote_ident;
 pub use query::{
-    Column, Facet, FacetValue, Filter, Head, Op, RowBuffer, RowQuery, RowSink, SortKey, SqlLimits,
-    SqlOutcome, Total,
+    ArithOp, CmpOp, Column, Cond, Facet, FacetValue, Filter, Head, Literal, Op, Operand, RowBuffer, RowQuery,
+    RowSink, SortKey, SpatialOp, SqlLimits, SqlOutcome, TemporalOp, Total,
 };
 pub use search::{FacetField, SearchQuery, SearchResult, SearchSort};
 

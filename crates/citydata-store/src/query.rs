@@ -57,6 +57,9 @@ pub struct RowQuery {
     pub facet_limit: usize,
     /// Only distinct combinations of the chosen fields (CKAN's `distinct`); pages by `offset` only.
     pub distinct: bool,
+    /// A boolean condition (a CQL2 filter, say) that every row must meet, ANDed with `filters` and
+    /// `q`; see [`Cond`].
+    pub cond: Option<Cond>,
 }
 
 impl Default for RowQuery {
@@ -73,6 +76,7 @@ impl Default for RowQuery {
             facets: Vec::new(),
             facet_limit: 10,
             distinct: false,
+            cond: None,
         }
     }
 }
@@ -438,6 +442,374 @@ pub(crate) fn decode_token(
         });
     }
     Ok((out, id))
+}
+
+/// A boolean condition on the rows of one resource: what a CQL2 filter (or any other filter
+/// language) becomes before the store turns it into SQL. Backend-neutral; the store checks every
+/// property name against the table and every literal against the type of what it is compared with.
+///
+/// # Semantics
+/// - **Three-valued logic**, as in SQL: a comparison with a NULL operand is *unknown*; `And` is
+///   false when any part is false, `Or` true when any part is true, `Not` of unknown is unknown, and
+///   a row matches only when the whole condition is true. So `NOT (x = 1)` does not match a row whose
+///   `x` is NULL; `IsNull` is the way to ask for those.
+/// - **Typed comparisons.** A property compares with a literal of its column's [`FieldType`]:
+///   numbers with integer and number columns, booleans with boolean columns, strings with string
+///   columns; dates with date columns (`YYYY-MM-DD` text), timestamps with datetime columns (ISO 8601
+///   text, compared by wall clock: a zone written in the literal is ignored, so
+///   `TIMESTAMP('2024-01-01T08:00:00Z')` equals a stored `2024-01-01T08:00:00`), and a string literal
+///   that reads as a date, a datetime or a time with such columns. A date column compared with a
+///   timestamp is the midnight starting that day. Anything else (a string with an integer column,
+///   say) is an error that names the property and both types. Geometry columns take part only in
+///   [`Cond::Spatial`], [`Cond::DWithin`] and [`Cond::IsNull`].
+/// - **`Like`** patterns use `%` (any run of characters), `_` (one character) and `\` (the next
+///   character literally); matching is case-sensitive unless both sides are wrapped in
+///   [`Operand::CaseI`], which folds ASCII letters only.
+/// - **Spatial** conditions apply to the resource's geometry (WGS 84 longitude/latitude); a row
+///   without a geometry matches none of them.
+/// - **Temporal** conditions take instants (dates, timestamps, date and datetime properties) and
+///   intervals ([`Operand::Interval`], either end open) and follow the CQL2 definitions (Allen's
+///   interval relations); an instant is an interval whose ends are equal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cond {
+    /// Always true or always false.
+    Bool(bool),
+    /// True when every part is (true when empty).
+    And(Vec<Cond>),
+    /// True when some part is (false when empty).
+    Or(Vec<Cond>),
+    /// True when the part is false.
+    Not(Box<Cond>),
+    /// `left op right`.
+    Compare {
+        /// The left operand.
+        left: Operand,
+        /// The comparison.
+        op: CmpOp,
+        /// The right operand.
+        right: Operand,
+    },
+    /// `value LIKE pattern`; the pattern is a string literal, perhaps in [`Operand::CaseI`].
+    Like {
+        /// What is matched: a string property, perhaps in [`Operand::CaseI`].
+        value: Operand,
+        /// The pattern.
+        pattern: Operand,
+    },
+    /// `low <= value AND value <= high`.
+    Between {
+        /// The value tested.
+        value: Operand,
+        /// The lower bound (included).
+        low: Operand,
+        /// The upper bound (included).
+        high: Operand,
+    },
+    /// `value` equals one of `list` (at most 1000 items).
+    In {
+        /// The value tested.
+        value: Operand,
+        /// The candidates.
+        list: Vec<Operand>,
+    },
+    /// The operand has no value.
+    IsNull(Operand),
+    /// The resource's geometry stands in the relation `op` to `geometry`.
+    Spatial {
+        /// The relation: `geometry_of_row op geometry`.
+        op: SpatialOp,
+        /// The property named in the filter; it must be the resource's geometry property.
+        property: String,
+        /// The other geometry: GeoJSON geometry text in WGS 84 longitude/latitude.
+        geometry: String,
+        /// Its bounding box `[min lon, min lat, max lon, max lat]`.
+        bbox: [f64; 4],
+    },
+    /// The resource's geometry comes within `metres` of the point (`lon`, `lat`) in WGS 84.
+    DWithin {
+        /// Longitude in degrees.
+        lon: f64,
+        /// Latitude in degrees.
+        lat: f64,
+        /// The distance in metres.
+        metres: f64,
+    },
+    /// `left op right` between instants or intervals.
+    Temporal {
+        /// The relation.
+        op: TemporalOp,
+        /// The left operand: an instant (date or datetime property or literal) or an interval.
+        left: Operand,
+        /// The right operand.
+        right: Operand,
+    },
+}
+
+impl Cond {
+    /// `parts` ANDed, without nesting a single part.
+    #[must_use]
+    pub fn all(mut parts: Vec<Cond>) -> Cond {
+        if parts.len() == 1 {
+            parts.pop().unwrap_or(Cond::Bool(true))
+        } else {
+            Cond::And(parts)
+        }
+    }
+}
+
+/// An operand of a [`Cond`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    /// A property: a column name as in the published file (or `_id`).
+    Property(String),
+    /// A literal value.
+    Literal(Literal),
+    /// The operand with ASCII letters folded to lower case (CQL2 `CASEI`).
+    CaseI(Box<Operand>),
+    /// The operand with accents removed (CQL2 `ACCENTI`); the SQLite store rejects it.
+    AccentI(Box<Operand>),
+    /// Arithmetic on numbers.
+    Arith {
+        /// The left operand.
+        left: Box<Operand>,
+        /// The operator.
+        op: ArithOp,
+        /// The right operand.
+        right: Box<Operand>,
+    },
+    /// A time interval for [`Cond::Temporal`]; `None` for an open end (`..`).
+    Interval {
+        /// The start (an instant literal or a date/datetime property).
+        start: Option<Box<Operand>>,
+        /// The end.
+        end: Option<Box<Operand>>,
+    },
+}
+
+impl Operand {
+    /// The property `name`.
+    pub fn property(name: impl Into<String>) -> Self {
+        Operand::Property(name.into())
+    }
+
+    /// A string literal.
+    pub fn text(s: impl Into<String>) -> Self {
+        Operand::Literal(Literal::Text(s.into()))
+    }
+}
+
+/// A literal in a [`Cond`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    /// A string.
+    Text(String),
+    /// A whole number.
+    Int(i64),
+    /// A number with a fraction or exponent (finite).
+    Real(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A date, `YYYY-MM-DD`.
+    Date(String),
+    /// A timestamp, ISO 8601 (`YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM]`).
+    Timestamp(String),
+}
+
+/// A comparison in [`Cond::Compare`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    /// `=`
+    Eq,
+    /// `<>`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl CmpOp {
+    /// The operator as SQL and CQL2 write it.
+    #[must_use]
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "=",
+            CmpOp::Ne => "<>",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+/// An arithmetic operator in [`Operand::Arith`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArithOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/` (a division by zero gives NULL)
+    Div,
+}
+
+/// A spatial relation in [`Cond::Spatial`] (the DE-9IM predicates of Simple Features).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpatialOp {
+    /// The geometries share at least one point.
+    Intersects,
+    /// The geometries share no point.
+    Disjoint,
+    /// The row's geometry lies inside the other.
+    Within,
+    /// The row's geometry holds the other.
+    Contains,
+    /// The geometries meet at their boundaries only.
+    Touches,
+    /// The geometries cross (share some interior points, of lower dimension).
+    Crosses,
+    /// The geometries overlap (same dimension, neither holds the other).
+    Overlaps,
+    /// The geometries are spatially equal.
+    Equals,
+}
+
+impl SpatialOp {
+    /// Every relation.
+    pub const ALL: [SpatialOp; 8] = [
+        SpatialOp::Intersects,
+        SpatialOp::Disjoint,
+        SpatialOp::Within,
+        SpatialOp::Contains,
+        SpatialOp::Touches,
+        SpatialOp::Crosses,
+        SpatialOp::Overlaps,
+        SpatialOp::Equals,
+    ];
+
+    /// The relation's name in lower case (`intersects`, ..., `equals`): the name the store passes
+    /// to its exact test.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            SpatialOp::Intersects => "intersects",
+            SpatialOp::Disjoint => "disjoint",
+            SpatialOp::Within => "within",
+            SpatialOp::Contains => "contains",
+            SpatialOp::Touches => "touches",
+            SpatialOp::Crosses => "crosses",
+            SpatialOp::Overlaps => "overlaps",
+            SpatialOp::Equals => "equals",
+        }
+    }
+
+    /// The relation named `name` (as [`SpatialOp::name`] gives it).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<SpatialOp> {
+        SpatialOp::ALL.into_iter().find(|op| op.name() == name)
+    }
+
+    /// The relation with its operands swapped (`a within b` is `b contains a`).
+    #[must_use]
+    pub fn converse(self) -> SpatialOp {
+        match self {
+            SpatialOp::Within => SpatialOp::Contains,
+            SpatialOp::Contains => SpatialOp::Within,
+            other => other,
+        }
+    }
+}
+
+/// A temporal relation in [`Cond::Temporal`], as CQL2 defines them on intervals `a` and `b`
+/// (an instant is an interval whose ends are equal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TemporalOp {
+    /// `a.start > b.end`
+    After,
+    /// `a.end < b.start`
+    Before,
+    /// `a.start < b.start AND a.end > b.end`
+    Contains,
+    /// `a.end < b.start OR a.start > b.end`
+    Disjoint,
+    /// `a.start > b.start AND a.end < b.end`
+    During,
+    /// `a.start = b.start AND a.end = b.end`
+    Equals,
+    /// `a.start < b.start AND a.end = b.end`
+    FinishedBy,
+    /// `a.start > b.start AND a.end = b.end`
+    Finishes,
+    /// `a.start <= b.end AND a.end >= b.start`
+    Intersects,
+    /// `a.end = b.start`
+    Meets,
+    /// `a.start = b.end`
+    MetBy,
+    /// `a.start > b.start AND a.start < b.end AND a.end > b.end`
+    OverlappedBy,
+    /// `a.start < b.start AND a.end > b.start AND a.end < b.end`
+    Overlaps,
+    /// `a.start = b.start AND a.end > b.end`
+    StartedBy,
+    /// `a.start = b.start AND a.end < b.end`
+    Starts,
+}
+
+impl TemporalOp {
+    /// Every relation.
+    pub const ALL: [TemporalOp; 15] = [
+        TemporalOp::After,
+        TemporalOp::Before,
+        TemporalOp::Contains,
+        TemporalOp::Disjoint,
+        TemporalOp::During,
+        TemporalOp::Equals,
+        TemporalOp::FinishedBy,
+        TemporalOp::Finishes,
+        TemporalOp::Intersects,
+        TemporalOp::Meets,
+        TemporalOp::MetBy,
+        TemporalOp::OverlappedBy,
+        TemporalOp::Overlaps,
+        TemporalOp::StartedBy,
+        TemporalOp::Starts,
+    ];
+
+    /// The relation's name in lower case, as after `T_` in CQL2 (`after`, `before`, ...).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            TemporalOp::After => "after",
+            TemporalOp::Before => "before",
+            TemporalOp::Contains => "contains",
+            TemporalOp::Disjoint => "disjoint",
+            TemporalOp::During => "during",
+            TemporalOp::Equals => "equals",
+            TemporalOp::FinishedBy => "finishedby",
+            TemporalOp::Finishes => "finishes",
+            TemporalOp::Intersects => "intersects",
+            TemporalOp::Meets => "meets",
+            TemporalOp::MetBy => "metby",
+            TemporalOp::OverlappedBy => "overlappedby",
+            TemporalOp::Overlaps => "overlaps",
+            TemporalOp::StartedBy => "startedby",
+            TemporalOp::Starts => "starts",
+        }
+    }
+
+    /// The relation named `name` (as [`TemporalOp::name`] gives it).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<TemporalOp> {
+        TemporalOp::ALL.into_iter().find(|op| op.name() == name)
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Statement};
 use sha2::{Digest, Sha256};
 
+mod cond;
 mod query;
 mod sandbox;
 

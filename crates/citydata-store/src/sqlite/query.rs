@@ -98,14 +98,14 @@ fn clamp_i64(n: u64) -> i64 {
 
 /// SQL text with its numbered parameters.
 #[derive(Clone, Default)]
-struct Sql {
-    text: String,
-    params: Vec<SqlValue>,
+pub(super) struct Sql {
+    pub(super) text: String,
+    pub(super) params: Vec<SqlValue>,
 }
 
 impl Sql {
     /// Adds a parameter and returns its number.
-    fn bind(&mut self, v: SqlValue) -> usize {
+    pub(super) fn bind(&mut self, v: SqlValue) -> usize {
         self.params.push(v);
         self.params.len()
     }
@@ -204,6 +204,16 @@ impl<'a> Plan<'a> {
         };
         plan.add_filters(q)?;
         plan.add_words(q.q.as_deref().unwrap_or(""))?;
+        if let Some(cond) = &q.cond {
+            plan.and();
+            super::cond::translate(
+                cond,
+                resource_id,
+                columns,
+                geometry_column(columns),
+                &mut plan.conditions,
+            )?;
+        }
         Ok(plan)
     }
 
@@ -533,6 +543,12 @@ impl<'a> Plan<'a> {
     }
 }
 
+/// The column that holds each row's WGS 84 GeoJSON geometry (for spatial conditions): the first
+/// geometry column.
+fn geometry_column(columns: &[Column]) -> Option<&str> {
+    columns.iter().find(|c| c.field_type == FieldType::Geometry).map(|c| c.name.as_str())
+}
+
 /// The index of the column `name`, or an error that lists the valid names.
 fn column_index(columns: &[Column], name: &str) -> Result<usize> {
     columns.iter().position(|c| c.name == name).ok_or_else(|| {
@@ -557,7 +573,12 @@ fn counted_nulls(c: &Connection, id: &str, column: &str) -> Result<Option<u64>> 
 /// filter on a counted column: no scan. `None` when the counts cannot answer.
 fn counted_total(c: &Connection, id: &str, columns: &[Column], q: &RowQuery) -> Result<Option<Total>> {
     let [f] = q.filters.as_slice() else { return Ok(None) };
-    if q.q.is_some() || q.distinct || !matches!(f.op, Op::Eq | Op::In) || f.values.is_empty() {
+    if q.cond.is_some()
+        || q.q.is_some()
+        || q.distinct
+        || !matches!(f.op, Op::Eq | Op::In)
+        || f.values.is_empty()
+    {
         return Ok(None);
     }
     let column = &columns[column_index(columns, &f.column)?];
@@ -595,7 +616,7 @@ fn counted_facet(
     q: &RowQuery,
     name: &str,
 ) -> Result<Option<Facet>> {
-    if !q.filters.is_empty() || q.q.is_some() || q.distinct {
+    if !q.filters.is_empty() || q.cond.is_some() || q.q.is_some() || q.distinct {
         return Ok(None);
     }
     let column = &columns[column_index(columns, name)?];
