@@ -316,6 +316,16 @@ impl Store {
         self.backend.spatial_resources(dataset)
     }
 
+    /// The rows of spatial resource `id` whose bounding box meets `bbox` (`[min lon, min lat, max
+    /// lon, max lat]`, WGS 84), for a map tile: `_id`, the geometry, then the other fields; at most
+    /// `limit`, in `_id` order. Returns true when the limit left rows out.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown resource, `Invalid` when it has no geometry; database errors.
+    pub fn rows_in_box(&self, id: &str, bbox: [f64; 4], limit: usize, sink: &mut dyn RowSink) -> Result<bool> {
+        self.backend.rows_in_box(id, bbox, limit, sink)
+    }
+
     /// All dataset slugs, sorted.
     ///
     /// # Errors

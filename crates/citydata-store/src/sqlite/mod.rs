@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 mod cond;
 mod query;
 mod sandbox;
+mod spatial;
 
 use crate::{quote_ident, Dataset, NewVersion, Organization, Resource, Result, Rows, StoreError, Version};
 
@@ -138,6 +139,7 @@ fn configure(conn: &Connection) -> Result<()> {
     // those that use the values of bound LIKE patterns and limits with indexes; the tables of
     // resources have none but the rowid, and no statistics are gathered (no ANALYZE).
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    spatial::register(conn)?;
     Ok(())
 }
 
@@ -447,6 +449,19 @@ impl SqliteStore {
                     Ok(res)
                 })
                 .collect()
+        })
+    }
+
+    pub(crate) fn rows_in_box(
+        &self,
+        id: &str,
+        bbox: [f64; 4],
+        limit: usize,
+        sink: &mut dyn crate::RowSink,
+    ) -> Result<bool> {
+        self.read(|c| {
+            let tx = c.unchecked_transaction()?;
+            spatial::rows_in_box(&tx, id, bbox, limit, sink)
         })
     }
 

@@ -135,7 +135,7 @@ struct Plan<'a> {
 }
 
 impl<'a> Plan<'a> {
-    fn new(resource_id: &str, columns: &'a [Column], q: &RowQuery) -> Result<Self> {
+    fn new(resource_id: &str, columns: &'a [Column], geometry: Option<&str>, q: &RowQuery) -> Result<Self> {
         let col = |name: &str| column_index(columns, name);
         let out: Vec<usize> = match &q.fields {
             // A geometry made from coordinate columns only when asked for: the file did not have it.
@@ -210,7 +210,7 @@ impl<'a> Plan<'a> {
                 cond,
                 resource_id,
                 columns,
-                geometry_column(columns),
+                geometry,
                 &mut plan.conditions,
             )?;
         }
@@ -543,12 +543,6 @@ impl<'a> Plan<'a> {
     }
 }
 
-/// The column that holds each row's WGS 84 GeoJSON geometry (for spatial conditions): the first
-/// geometry column.
-fn geometry_column(columns: &[Column]) -> Option<&str> {
-    columns.iter().find(|c| c.field_type == FieldType::Geometry).map(|c| c.name.as_str())
-}
-
 /// The index of the column `name`, or an error that lists the valid names.
 fn column_index(columns: &[Column], name: &str) -> Result<usize> {
     columns.iter().position(|c| c.name == name).ok_or_else(|| {
@@ -653,9 +647,9 @@ impl SqliteStore {
         self.read(|c| {
             // One read transaction: the count, the facets and the rows see one snapshot.
             let tx = c.unchecked_transaction()?;
-            let (columns, row_count) = current_columns(&tx, resource_id)?
+            let CurrentTable { columns, rows: row_count, spatial } = current_table(&tx, resource_id)?
                 .ok_or_else(|| StoreError::NotFound(format!("resource {resource_id}")))?;
-            let plan = Plan::new(resource_id, &columns, q)?;
+            let plan = Plan::new(resource_id, &columns, spatial.as_ref().map(|s| s.column.as_str()), q)?;
             let after = plan.after(q)?;
             for f in &q.facets {
                 column_index(&columns, f)?;
@@ -1349,7 +1343,7 @@ mod tests {
                 .backend
                 .read(|c| {
                     let (columns, _) = current_columns(c, &id)?.unwrap();
-                    let plan = Plan::new(&id, &columns, q)?;
+                    let plan = Plan::new(&id, &columns, None, q)?;
                     let after = plan.after(q)?;
                     let sql = plan.page_sql(q, after.as_ref());
                     let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))?;
