@@ -43,7 +43,6 @@ pub enum Crs {
 pub const SUPPORTED: [Crs; 4] = [Crs::Crs84, Crs::Epsg4326, Crs::Hk1980, Crs::WebMercator];
 
 const OGC_CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
-const EPSG_PREFIX: &str = "http://www.opengis.net/def/crs/EPSG/0/";
 
 impl Crs {
     /// Parses a CRS name: the OGC http(s) URIs (`http://www.opengis.net/def/crs/EPSG/0/2326`,
