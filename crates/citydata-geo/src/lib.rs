@@ -4,9 +4,11 @@
 //! **Architecture Invariant:** pure computation: no I/O, no database, no HTTP.
 
 pub mod crs;
+pub mod detect;
 pub mod geometry;
 
 pub use crs::{from_wgs84, to_wgs84, transform_point, Crs};
+pub use detect::{detect_point_columns, ColumnStats, Detection, NumericStats, PointColumns};
 pub use geometry::{
     bbox, check_wgs84, distance_m, legacy_crs, parse_geojson, relate, transform, write_geojson, Geometry,
     SpatialOp,
@@ -48,6 +50,20 @@ pub enum GeoError {
         y: f64,
         /// What the values look like instead, starting with "; ", or empty.
         hint: String,
+    },
+    /// A row's point coordinates that cannot be a point.
+    #[error("point ({x}, {y}) from columns {x_column:?} and {y_column:?}: {message}")]
+    InvalidPoint {
+        /// The east coordinate's column.
+        x_column: String,
+        /// The north coordinate's column.
+        y_column: String,
+        /// The east value.
+        x: f64,
+        /// The north value.
+        y: f64,
+        /// What is wrong.
+        message: String,
     },
 }
 
