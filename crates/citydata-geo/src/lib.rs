@@ -2,3 +2,75 @@
 //! Mercator), GeoJSON geometries read, checked, transformed and written, and vector tiles.
 //!
 //! **Architecture Invariant:** pure computation: no I/O, no database, no HTTP.
+
+pub mod crs;
+pub mod detect;
+pub mod geometry;
+
+pub use crs::{from_wgs84, to_wgs84, transform_point, Crs};
+pub use detect::{detect_point_columns, ColumnStats, Detection, NumericStats, PointColumns};
+pub use geometry::{
+    bbox, check_wgs84, distance_m, legacy_crs, parse_geojson, relate, transform, write_geojson, Geometry,
+    SpatialOp,
+};
+
+/// What went wrong with a CRS, a geometry or a coordinate.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GeoError {
+    /// A CRS name that is not one of the supported ones.
+    #[error("unknown coordinate reference system {given:?}; supported: {supported}")]
+    UnknownCrs {
+        /// The name as given.
+        given: String,
+        /// The supported CRSs, listed for the user.
+        supported: String,
+    },
+    /// A GeoJSON geometry that breaks the structure RFC 7946 requires.
+    #[error("invalid GeoJSON geometry{}: {message}", at_suffix(.at))]
+    InvalidGeometry {
+        /// Where in the geometry object: `coordinates[1][4]`, `geometries[2].type`; empty for the
+        /// object itself.
+        at: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A legacy GeoJSON `crs` member that cannot be read.
+    #[error("invalid GeoJSON crs member: {0}")]
+    InvalidCrsMember(String),
+    /// A coordinate outside WGS 84's longitude and latitude ranges.
+    #[error(
+        "coordinate {index} ({x}, {y}) is outside WGS 84 longitude -180..180 and latitude -90..90{hint}"
+    )]
+    NotWgs84 {
+        /// The coordinate's position in the geometry, counted from 0 in writing order.
+        index: usize,
+        /// Its x (should be a longitude).
+        x: f64,
+        /// Its y (should be a latitude).
+        y: f64,
+        /// What the values look like instead, starting with "; ", or empty.
+        hint: String,
+    },
+    /// A row's point coordinates that cannot be a point.
+    #[error("point ({x}, {y}) from columns {x_column:?} and {y_column:?}: {message}")]
+    InvalidPoint {
+        /// The east coordinate's column.
+        x_column: String,
+        /// The north coordinate's column.
+        y_column: String,
+        /// The east value.
+        x: f64,
+        /// The north value.
+        y: f64,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn at_suffix(at: &str) -> String {
+    if at.is_empty() {
+        String::new()
+    } else {
+        format!(" at {at}")
+    }
+}
