@@ -2,3 +2,5 @@
 //! Mercator), GeoJSON geometries read, checked, transformed and written, and vector tiles.
 //!
 //! **Architecture Invariant:** pure computation: no I/O, no database, no HTTP.
+
+pub mod tiles;
