@@ -352,6 +352,7 @@ fn timings_over_hong_kong() {
         }
         let mut times = Vec::new();
         let mut total_features = 0;
+        let mut most = 0;
         let mut tiles: Vec<(u32, u32)> = buckets.keys().copied().collect();
         tiles.sort_unstable();
         let step = (tiles.len() / 200).max(1);
@@ -370,18 +371,17 @@ fn timings_over_hong_kong() {
                     }
                 }
             }
+            let props: Vec<[(&str, PropValue); 2]> = found
+                .iter()
+                .map(|i| {
+                    [("name", PropValue::String(format!("Hotspot {}", i % 977))), ("ssid", "Wi-Fi.HK".into())]
+                })
+                .collect();
             let start = std::time::Instant::now();
             let mut b = builder(t);
             let layer = b.layer("hotspots");
-            for &i in &found {
-                layer.add(
-                    &geoms[i],
-                    Some(i as u64),
-                    [
-                        ("name", PropValue::String(format!("Hotspot {}", i % 977))),
-                        ("ssid", "Wi-Fi.HK".into()),
-                    ],
-                );
+            for (&i, props) in found.iter().zip(props) {
+                layer.add(&geoms[i], Some(i as u64), props);
             }
             let count = layer.len();
             let bytes = b.finish();
@@ -389,12 +389,15 @@ fn timings_over_hong_kong() {
             assert!(count >= buckets[&(x, y)].len(), "every point of the tile is in it");
             assert!(!bytes.is_empty());
             total_features += count;
+            most = most.max(count);
         }
+        let sum: std::time::Duration = times.iter().sum();
         times.sort_unstable();
         println!(
-            "points z{z}: {} tiles, {} features, p50 {:?}, p99 {:?}, max {:?}",
+            "points z{z}: {} tiles, {} features (most {most} in one), {:.2} us a feature, p50 {:?}, p99 {:?}, max {:?}",
             times.len(),
             total_features,
+            sum.as_secs_f64() * 1e6 / total_features.max(1) as f64,
             percentile(&times, 0.5),
             percentile(&times, 0.99),
             times[times.len() - 1]
