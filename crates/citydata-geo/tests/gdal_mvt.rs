@@ -3,6 +3,9 @@
 //!
 //! `ogrinfo` must be on the PATH; without it the test fails, unless `CITYDATA_SKIP_GDAL=1` is set.
 
+// Test helpers may panic on failure: that is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::Command;
 
