@@ -6,6 +6,7 @@
 pub mod crs;
 pub mod detect;
 pub mod geometry;
+pub mod tiles;
 
 pub use crs::{from_wgs84, to_wgs84, transform_point, Crs};
 pub use detect::{detect_point_columns, ColumnStats, Detection, NumericStats, PointColumns};
