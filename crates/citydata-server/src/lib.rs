@@ -13,9 +13,11 @@ mod dcat;
 mod error;
 mod extract;
 mod native;
+mod ogc;
 mod pages;
 mod sql;
 mod stream;
+mod tiles;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -69,6 +71,16 @@ pub fn app(state: AppState) -> Router {
         .route("/catalog.rdf", get(dcat::catalog_rdf))
         .route("/dataset/{slug}", get(dcat::dataset))
         .route("/dataset/{slug}/datapackage.json", get(dcat::datapackage))
+        .route("/ogc", get(ogc::landing))
+        .route("/ogc/conformance", get(ogc::conformance))
+        .route("/ogc/api", get(ogc::api_definition))
+        .route("/ogc/collections", get(ogc::collections))
+        .route("/ogc/collections/{collectionId}", get(ogc::collection))
+        .route("/ogc/collections/{collectionId}/queryables", get(ogc::queryables))
+        .route("/ogc/collections/{collectionId}/items", get(ogc::items))
+        .route("/ogc/collections/{collectionId}/items/{featureId}", get(ogc::item))
+        .route("/tiles/{tileset}", get(tiles::tilejson))
+        .route("/tiles/{collection}/{z}/{x}/{y}", get(tiles::tile))
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .layer(CorsLayer::permissive())

@@ -6,3 +6,4 @@
 
 pub mod demo;
 pub mod publish;
+mod spatial;

@@ -164,6 +164,12 @@ fn run() -> Result<()> {
                     sha = o.sha256,
                     skipped = if o.skipped.is_empty() { String::new() } else { format!(", {} rows skipped", o.skipped.len()) },
                 );
+                if let Some(sp) = &o.spatial {
+                    println!("  location: {sp}");
+                }
+                for n in &o.notes {
+                    println!("  note: {n}");
+                }
                 // Inference never fails a load: a column with a stray value becomes text, and says why.
                 for f in &o.schema.fields {
                     if let Some(note) = f.description.as_deref().filter(|d| d.starts_with("kept as text")) {

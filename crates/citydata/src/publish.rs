@@ -85,6 +85,10 @@ pub struct ResourceOutcome {
     pub schema: Schema,
     /// Rows left out under `--skip-bad-rows`.
     pub skipped: Vec<Skipped>,
+    /// Where the rows are, for a spatial resource (how the geometries were made).
+    pub spatial: Option<String>,
+    /// What the publisher should know: rows without a location, why no location was found.
+    pub notes: Vec<String>,
 }
 
 /// One file to publish as one resource.
@@ -98,6 +102,8 @@ struct Planned {
     skipped: Vec<Skipped>,
     title: LangText,
     description: LangText,
+    spatial: Option<crate::spatial::Plan>,
+    notes: Vec<String>,
 }
 
 fn format_error(file: &Path) -> impl Fn(FormatError) -> PublishError + '_ {
@@ -160,7 +166,14 @@ pub fn publish(
                 ))
             })?;
         }
+        let spec = rmeta
+            .and_then(|r| r.geometry.as_ref())
+            .or_else(|| meta.as_ref().and_then(|m| m.geometry.as_ref()).filter(|_| single));
+        let (spatial, note) = crate::spatial::plan(&source, &schema, &scan.ranges, scan.rows, spec)
+            .map_err(|e| PublishError::Invalid(format!("{}: {e}", file.display())))?;
         planned.push(Planned {
+            spatial,
+            notes: note.into_iter().collect(),
             title: rmeta.map(|r| r.title.clone()).unwrap_or_default(),
             description: rmeta.map(|r| r.description.clone()).unwrap_or_default(),
             name,
@@ -174,7 +187,7 @@ pub fn publish(
     }
     let mut tx = store.begin_publish(slug, meta.as_ref(), &opts.publisher)?;
     let mut outcomes = Vec::new();
-    for p in planned {
+    for mut p in planned {
         let unchanged = tx.current_sha256(&p.name)?.as_deref() == Some(p.sha256.as_str());
         let version = if unchanged {
             None
@@ -193,7 +206,7 @@ pub fn publish(
                 encoding: p.source.encoding.label(),
                 schema: &p.schema,
                 skipped,
-                spatial: None,
+                spatial: p.spatial.as_ref().map(|sp| sp.new.clone()),
             };
             let t = std::time::Instant::now();
             let mut loader = tx.add_version(&nv, &mut bytes as &mut dyn Read)?;
@@ -201,12 +214,15 @@ pub fn publish(
             let t = std::time::Instant::now();
             let progress = Arc::new(Progress::default());
             reporter.pass("loading", progress.clone(), p.bytes);
-            let loaded = load_rows(&p.source, &p.schema, progress, &mut loader);
+            let loaded = load_rows(&p.source, &p.schema, p.spatial.as_ref(), progress, &mut loader);
             reporter.end();
-            loaded.map_err(|e| match e {
+            let (_, unlocated) = loaded.map_err(|e| match e {
                 LoadError::Format(e) => format_error(file)(e),
                 LoadError::Store(e) => PublishError::Store(e),
             })?;
+            if unlocated > 0 {
+                p.notes.push(format!("{unlocated} rows have no location (blank or impossible coordinates)"));
+            }
             let number = loader.finish()?;
             tracing::debug!(elapsed = ?t.elapsed(), "loaded the rows");
             Some(number)
@@ -221,6 +237,8 @@ pub fn publish(
             encoding: p.source.encoding.label(),
             schema: p.schema,
             skipped: p.skipped,
+            spatial: p.spatial.map(|sp| sp.new.source),
+            notes: p.notes,
         });
     }
     let t = std::time::Instant::now();
@@ -386,6 +404,8 @@ enum Slot {
 struct RowBatch {
     slots: Vec<Slot>,
     text: String,
+    /// Each row's bounding box, for a spatial table.
+    boxes: Vec<Option<[f64; 4]>>,
 }
 
 const BATCH_ROWS: usize = 2048;
@@ -441,34 +461,74 @@ impl ValueCounter {
     }
 }
 
+/// Loads the rows of `source` into `loader`; with a spatial plan, each row gets its geometry and box.
+/// Returns the rows read and how many of them have no location.
 fn load_rows(
     source: &Source,
     schema: &Schema,
+    plan: Option<&crate::spatial::Plan>,
     progress: Arc<Progress>,
     loader: &mut TableLoader<'_>,
-) -> Result<u64, LoadError> {
+) -> Result<(u64, u64), LoadError> {
     let width = schema.fields.len();
+    let replaces = plan.and_then(crate::spatial::Plan::replaces);
+    let derived = plan.is_some_and(crate::spatial::Plan::derived);
     let (tx, rx) = std::sync::mpsc::sync_channel::<RowBatch>(8);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
             let mut batch = RowBatch::default();
             let mut rows_in_batch = 0;
             let mut counters: Vec<ValueCounter> = (0..width).map(|_| ValueCounter::default()).collect();
+            let mut geometry = String::new();
+            let mut types: Vec<&'static str> = Vec::new();
+            let mut unlocated = 0u64;
+            let mut record = 0u64;
             let result = citydata_formats::load(source, schema, progress, &mut |row| {
+                record += 1;
                 for (v, counter) in row.iter().zip(&mut counters) {
                     counter.add(v);
                 }
-                for v in row {
-                    batch.slots.push(match v {
-                        Value::Null => Slot::Null,
-                        Value::Int(i) => Slot::Int(*i),
-                        Value::Real(r) => Slot::Real(*r),
-                        Value::Text(t) => {
-                            let start = batch.text.len();
-                            batch.text.push_str(t);
-                            Slot::Text(start, batch.text.len())
+                let mut located = false;
+                if let Some(plan) = plan {
+                    let mut kind = "";
+                    match plan.locate(row, &mut geometry, &mut kind) {
+                        Ok(crate::spatial::Located::At(b)) => {
+                            batch.boxes.push(Some(b));
+                            located = true;
+                            if !types.contains(&kind) {
+                                types.push(kind);
+                            }
                         }
-                    });
+                        Ok(crate::spatial::Located::Nowhere) => {
+                            batch.boxes.push(None);
+                            unlocated += 1;
+                        }
+                        Err(e) => {
+                            return Err(FormatError::at(citydata_formats::Loc { line: 0, record }, e));
+                        }
+                    }
+                }
+                let text = |batch: &mut RowBatch, t: &str| {
+                    let start = batch.text.len();
+                    batch.text.push_str(t);
+                    Slot::Text(start, batch.text.len())
+                };
+                for (i, v) in row.iter().enumerate() {
+                    let slot = if Some(i) == replaces {
+                        if located { text(&mut batch, &geometry) } else { Slot::Null }
+                    } else {
+                        match v {
+                            Value::Null => Slot::Null,
+                            Value::Int(i) => Slot::Int(*i),
+                            Value::Real(r) => Slot::Real(*r),
+                            Value::Text(t) => text(&mut batch, t),
+                        }
+                    };
+                    batch.slots.push(slot);
+                }
+                if derived {
+                    let slot = if located { text(&mut batch, &geometry) } else { Slot::Null };
+                    batch.slots.push(slot);
                 }
                 rows_in_batch += 1;
                 if rows_in_batch == BATCH_ROWS {
@@ -484,13 +544,16 @@ fn load_rows(
             let counts: Vec<ValueCounts> = counters
                 .into_iter()
                 .zip(&schema.fields)
+                .filter(|(_, f)| Some(f.name.as_str()) != plan.map(|p| p.new.column.as_str()))
                 .filter_map(|(c, f)| c.into_counts(&f.name))
                 .collect();
-            result.map(|rows| (rows, counts))
+            let types: Vec<String> = types.into_iter().map(str::to_owned).collect();
+            result.map(|rows| (rows, counts, types, unlocated))
         });
         let mut store_error = None;
+        let row_width = width + usize::from(derived);
         'batches: for batch in &rx {
-            if width == 0 {
+            if row_width == 0 {
                 continue;
             }
             let values: Vec<Value<'_>> = batch
@@ -503,7 +566,9 @@ fn load_rows(
                     Slot::Text(a, b) => Value::Text(std::borrow::Cow::Borrowed(&batch.text[a..b])),
                 })
                 .collect();
-            if let Err(e) = loader.insert_many(&values) {
+            let inserted =
+                if plan.is_some() { loader.insert_located(&values, &batch.boxes) } else { loader.insert_many(&values) };
+            if let Err(e) = inserted {
                 store_error = Some(e);
                 break 'batches;
             }
@@ -514,9 +579,10 @@ fn load_rows(
         match store_error {
             Some(e) => Err(LoadError::Store(e)),
             None => {
-                let (rows, counts) = read.map_err(LoadError::Format)?;
+                let (rows, counts, types, unlocated) = read.map_err(LoadError::Format)?;
                 loader.set_value_counts(counts);
-                Ok(rows)
+                loader.set_geometry_types(types);
+                Ok((rows, unlocated))
             }
         }
     })

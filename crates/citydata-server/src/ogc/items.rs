@@ -8,7 +8,7 @@
 //! them as they are, answers in another `crs` transform each one.
 
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use citydata_geo::Crs;
 use citydata_model::{FieldType, Value};
@@ -183,16 +183,21 @@ fn parse_items(c: &Collection, pairs: &[(String, String)], headers: &HeaderMap) 
         });
     }
     if let Some(dt) = param(pairs, "datetime") {
-        let cond = datetime_cond(dt, "")?;
-        if let Some(field) = c.temporal() {
-            conds.push(datetime_cond(dt, &field.name)?);
+        // Checked even when the collection has no date property (then it selects every feature).
+        let cond = datetime_cond(dt, c.temporal().map_or("", |f| f.name.as_str()))?;
+        if c.temporal().is_some() {
+            conds.push(cond);
         }
-        drop(cond);
     }
     let filter_crs = crs_param(pairs, "filter-crs")?;
     if let Some(text) = param(pairs, "filter") {
-        let lang = param(pairs, "filter-lang").unwrap_or("cql2-text");
-        let mut cond = crate::cql2::parse_filter(text, lang, filter_crs).map_err(|e| bad("filter", e))?;
+        let lang = crate::cql2::FilterLang::parse(param(pairs, "filter-lang")).map_err(|e| bad("filter-lang", e))?;
+        // Geometry literals are in the filter CRS's own axis order.
+        let to_wgs84 = move |a: f64, b: f64| {
+            let (x, y) = if filter_crs.swaps_axes() { (b, a) } else { (a, b) };
+            citydata_geo::to_wgs84(filter_crs, x, y)
+        };
+        let mut cond = crate::cql2::parse(lang, text, &to_wgs84).map_err(|e| bad("filter", e))?;
         geometry_named(&mut cond, &column);
         conds.push(cond);
     } else if param(pairs, "filter-lang").is_some() || param(pairs, "filter-crs").is_some() {
@@ -443,6 +448,5 @@ pub(crate) async fn item(
             answer(StatusCode::OK, "text/html; charset=utf-8", super::html::feature(&c, &doc).into_bytes(), &links)
         }
     };
-    let _ = header::CONTENT_TYPE;
     Ok(with_content_crs(resp, crs))
 }

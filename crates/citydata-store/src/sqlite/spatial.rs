@@ -102,13 +102,12 @@ pub(super) fn rows_in_box(
     let mut st = c.prepare_cached(&sql)?;
     let mut rows = st.query(params![bbox[0], bbox[1], bbox[2], bbox[3], i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)])?;
     let width = names.len();
-    let mut values = Vec::with_capacity(width);
     let mut n = 0usize;
     while let Some(r) = rows.next()? {
         if n == limit {
             return Ok(true);
         }
-        values.clear();
+        let mut values = Vec::with_capacity(width);
         for i in 0..width {
             values.push(super::query::cell(r.get_ref(i)?));
         }
