@@ -74,6 +74,7 @@ pub fn app(state: AppState) -> Router {
         .route("/dataset/{slug}", get(dcat::dataset))
         .route("/dataset/{slug}/datapackage.json", get(dcat::datapackage))
         .route("/ogc", get(ogc::landing))
+        .route("/ogc/", get(ogc::landing))
         .route("/ogc/conformance", get(ogc::conformance))
         .route("/ogc/api", get(ogc::api_definition))
         .route("/ogc/collections", get(ogc::collections))

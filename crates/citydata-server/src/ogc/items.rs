@@ -13,7 +13,7 @@ use axum::response::Response;
 use citydata_geo::Crs;
 use citydata_model::{FieldType, Value};
 use citydata_store::{Cond, Filter, Head, Literal, Op, Operand, RowQuery, RowSink, SpatialOp, StoreError};
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 
 use super::{
     answer, base_url, blocking, find_collection, link, negotiate, param, strict_params, Collection, OgcError, Out,
@@ -360,6 +360,12 @@ pub(crate) async fn items(
         link(&page_url(&url, &pairs, req.offset, None), "self", GEOJSON, "This page"),
         link(&page_url(&url, &pairs, req.offset, Some("html")), "alternate", HTML_TYPE, "This page as HTML"),
         link(&format!("{base}/ogc/collections/{}", c.id), "collection", "application/json", "The collection"),
+        link(
+            &format!("{base}/ogc/collections/{}/queryables", c.id),
+            "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+            "application/schema+json",
+            "The queryable properties",
+        ),
     ];
     let has_next = more || matched.is_some_and(|m| req.offset + rows < m && rows == u64::from(req.limit));
     if has_next {

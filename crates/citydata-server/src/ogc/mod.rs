@@ -255,9 +255,6 @@ fn collection_json(c: &Collection, base: &str) -> Json {
     })
 }
 
-#[derive(serde::Deserialize)]
-pub(crate) struct FOnly {}
-
 /// `GET /ogc`
 pub(crate) async fn landing(
     State(_s): State<AppState>,
@@ -313,7 +310,7 @@ pub(crate) async fn api_definition(
     let out = match param(&pairs, "f") {
         Some("html" | "text/html") => Out::Html,
         Some("json" | "application/json" | "application/vnd.oai.openapi+json") | None => Out::Json,
-        Some(other) => return Err(ApiError::BadRequest(format!("f: unknown format {other:?}; use json or html"))),
+        Some(other) => return Err(ApiError::BadRequest(format!("f: unknown format {other:?}; use json or html")).into()),
     };
     let base = base_url(&headers);
     let store = s.store.clone();
