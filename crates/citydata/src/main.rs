@@ -135,7 +135,9 @@ fn run() -> Result<()> {
             let city = citydata::demo::City::hong_kong()?;
             let text = citydata::demo::generate(&city, layer, count.unwrap_or(layer.demo_count()), seed)?;
             match out {
-                Some(path) => std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display())),
+                Some(path) => {
+                    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+                }
                 None => std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())
                     .context("cannot write to standard output"),
             }

@@ -147,10 +147,13 @@ impl Land {
         let mut edges = Vec::new();
         for (i, f) in features.iter().enumerate() {
             let p = &f["properties"];
-            let text = |k: &str| {
-                p[k].as_str().map(str::to_owned).ok_or_else(|| bad(format!("feature {i}: no {k}")))
-            };
-            districts.push(District { code: text("DC_CODE")?, name_en: text("DC_ENG")?, name_zh: text("DC_CHIN")? });
+            let text =
+                |k: &str| p[k].as_str().map(str::to_owned).ok_or_else(|| bad(format!("feature {i}: no {k}")));
+            districts.push(District {
+                code: text("DC_CODE")?,
+                name_en: text("DC_ENG")?,
+                name_zh: text("DC_CHIN")?,
+            });
             let g = &f["geometry"];
             let polygons: Vec<&Value> = match g["type"].as_str() {
                 Some("Polygon") => vec![&g["coordinates"]],
@@ -185,7 +188,11 @@ impl Land {
         let n = Self::band(y1 - y0) + 1;
         let mut strips = vec![Vec::new(); n];
         for e in edges {
-            for s in strips.iter_mut().take(Self::band(e.y1.max(e.y2) - y0) + 1).skip(Self::band(e.y1.min(e.y2) - y0)) {
+            for s in strips
+                .iter_mut()
+                .take(Self::band(e.y1.max(e.y2) - y0) + 1)
+                .skip(Self::band(e.y1.min(e.y2) - y0))
+            {
                 s.push(e);
             }
         }
@@ -313,13 +320,15 @@ const SUFFIXES: &[(&str, &[char])] = &[
 /// True when `w` reads as one syllable of Hong Kong's Cantonese romanisation, so that an English
 /// street name of n such words has a Chinese name of n characters plus the street-type character.
 fn syllable(w: &str) -> bool {
-    const INITIALS: &[&str] =
-        &["ng", "kw", "gw", "ch", "ts", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "k", "g", "h", "s", "y", "w", "j", ""];
+    const INITIALS: &[&str] = &[
+        "ng", "kw", "gw", "ch", "ts", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "k", "g", "h", "s", "y",
+        "w", "j", "",
+    ];
     const FINALS: &[&str] = &[
-        "a", "ai", "au", "am", "an", "ang", "ap", "at", "ak", "e", "ei", "eng", "ek", "eung", "euk", "eong", "eok",
-        "i", "ee", "iu", "im", "in", "ing", "ip", "it", "ik", "o", "oi", "oh", "ou", "on", "ong", "ot", "ok",
-        "u", "ui", "un", "ung", "ut", "uk", "ue", "uen", "uet", "oo", "ow", "yu", "yue", "yuen", "eui", "eun",
-        "euy", "oey", "ay", "ui", "oon", "ooi", "uan", "ueng",
+        "a", "ai", "au", "am", "an", "ang", "ap", "at", "ak", "e", "ei", "eng", "ek", "eung", "euk", "eong",
+        "eok", "i", "ee", "iu", "im", "in", "ing", "ip", "it", "ik", "o", "oi", "oh", "ou", "on", "ong",
+        "ot", "ok", "u", "ui", "un", "ung", "ut", "uk", "ue", "uen", "uet", "oo", "ow", "yu", "yue", "yuen",
+        "eui", "eun", "euy", "oey", "ay", "ui", "oon", "ooi", "uan", "ueng",
     ];
     let w = w.to_ascii_lowercase();
     if w.len() < 2 || !w.bytes().all(|b| b.is_ascii_lowercase()) {
@@ -341,7 +350,8 @@ fn street_pair(en: &str, zh: &str) -> Option<(String, String)> {
             return Some(((*k_en).to_owned(), (*k_zh).to_owned()));
         }
     }
-    let words: Vec<&str> = en.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> =
+        en.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()).collect();
     for (i, w) in words.iter().enumerate() {
         let Some((_, ends)) = SUFFIXES.iter().find(|(s, _)| s.eq_ignore_ascii_case(w)) else { continue };
         // The name: the syllables before the type word, back to the house number.
@@ -362,7 +372,9 @@ fn street_pair(en: &str, zh: &str) -> Option<(String, String)> {
             .split(' ')
             .map(|w| {
                 let mut c = w.chars();
-                c.next().map(|f| f.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase()).unwrap_or_default()
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase())
+                    .unwrap_or_default()
             })
             .collect::<Vec<_>>()
             .join(" ");
@@ -436,7 +448,10 @@ impl City {
             *density.entry(Self::cell(a.lon, a.lat)).or_insert(0) += 1;
         }
         if anchors.is_empty() || streets.is_empty() {
-            return Err(DemoError::Data { file: "hk-geodata".to_owned(), what: "no facility points".to_owned() });
+            return Err(DemoError::Data {
+                file: "hk-geodata".to_owned(),
+                what: "no facility points".to_owned(),
+            });
         }
         Ok(Self { land, anchors, streets, density })
     }
@@ -481,8 +496,16 @@ mod tests {
         let cases = [
             ("3 Chi Cheong Road, Sheung Shui", "上水智昌路3號", Some(("Chi Cheong Road", "智昌路"))),
             ("No. 29 Man Tung Road, Tung Chung", "東涌文東路29號", Some(("Man Tung Road", "文東路"))),
-            ("100 CHING TAK STREET WONG TAI SIN KOWLOON", "九龍黃大仙正德街100號", Some(("Ching Tak Street", "正德街"))),
-            ("71 Mody Road, Tsim Sha Tsui East, Kowloon.", "九龍尖沙咀東麼地道71號", Some(("Mody Road", "麼地道"))),
+            (
+                "100 CHING TAK STREET WONG TAI SIN KOWLOON",
+                "九龍黃大仙正德街100號",
+                Some(("Ching Tak Street", "正德街")),
+            ),
+            (
+                "71 Mody Road, Tsim Sha Tsui East, Kowloon.",
+                "九龍尖沙咀東麼地道71號",
+                Some(("Mody Road", "麼地道")),
+            ),
             ("8 Finance Street,Central,Hong Kong.", "香港中環金融街8號", Some(("Finance Street", "金融街"))),
             ("Sunny Bay station", "欣澳站", None),
             ("67 Broadway Garden Road", "美孚新邨第三期百老匯67號", None),

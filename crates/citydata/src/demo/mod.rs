@@ -195,35 +195,39 @@ fn publish_bytes(
 /// When a demo dataset fails to generate or publish (a bug: the demo data ship with the binary), or a
 /// temporary file cannot be written.
 pub fn load(store: &Store) -> Result<Vec<String>, DemoError> {
-    let mut published = figures::load(store)?;
     let dir = tempfile::tempdir()
         .map_err(|error| DemoError::Io { file: "a temporary folder".to_owned(), error })?;
-    publish_bytes(store, dir.path(), "districts", "districts.geojson", real::DISTRICTS.as_bytes(), real::districts_meta())?;
-    published.push("districts".to_owned());
-    for r in real::FACILITIES {
-        publish_bytes(store, dir.path(), r.slug, r.file, r.bytes, real::facility_meta(r))?;
-        published.push(r.slug.to_owned());
-    }
-    let city = City::hong_kong()?;
-    // The large layers are generated on another thread while the small ones publish.
-    std::thread::scope(|scope| -> Result<(), DemoError> {
-        let handles: Vec<_> = SYNTHETIC
-            .iter()
-            .map(|s| {
-                let city = &city;
-                scope.spawn(move || generate(city, s.layer, s.layer.demo_count(), DEMO_SEED))
-            })
-            .collect();
-        for (s, h) in SYNTHETIC.iter().zip(handles) {
-            let text = h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            let count = s.layer.demo_count() + if s.layer == Layer::Lampposts { real_lamppost_count() } else { 0 };
+    std::thread::scope(|scope| {
+        // The synthetic layers are generated on another thread while the real files publish.
+        let generated = scope.spawn(|| -> Result<Vec<String>, DemoError> {
+            let city = City::hong_kong()?;
+            SYNTHETIC.iter().map(|s| generate(&city, s.layer, s.layer.demo_count(), DEMO_SEED)).collect()
+        });
+        let mut published = figures::load(store)?;
+        let districts = real::DISTRICTS.as_bytes();
+        publish_bytes(
+            store,
+            dir.path(),
+            "districts",
+            "districts.geojson",
+            districts,
+            real::districts_meta(),
+        )?;
+        published.push("districts".to_owned());
+        for r in real::FACILITIES {
+            publish_bytes(store, dir.path(), r.slug, r.file, r.bytes, real::facility_meta(r))?;
+            published.push(r.slug.to_owned());
+        }
+        let texts = generated.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        for (s, text) in SYNTHETIC.iter().zip(texts) {
+            let real = if s.layer == Layer::Lampposts { real_lamppost_count() } else { 0 };
             let file = format!("{}.geojson", s.layer.name());
-            publish_bytes(store, dir.path(), s.slug, &file, text.as_bytes(), synthetic_meta(s, count))?;
+            let meta = synthetic_meta(s, s.layer.demo_count() + real);
+            publish_bytes(store, dir.path(), s.slug, &file, text.as_bytes(), meta)?;
             published.push(s.slug.to_owned());
         }
-        Ok(())
-    })?;
-    Ok(published)
+        Ok(published)
+    })
 }
 
 fn real_lamppost_count() -> usize {

@@ -12,7 +12,8 @@ pub const DISTRICTS: &str = include_str!("../../demo/hk-districts/districts.geoj
 /// The attribution every government file carries.
 pub const ATTRIBUTION: &str = "Source: the Government of the Hong Kong SAR, via DATA.GOV.HK";
 /// The attribution of the districts.
-pub const DISTRICTS_ATTRIBUTION: &str = "Source: Census and Statistics Department, the Government of the Hong Kong SAR";
+pub const DISTRICTS_ATTRIBUTION: &str =
+    "Source: Census and Statistics Department, the Government of the Hong Kong SAR";
 /// The licence of government open data.
 pub const LICENSE: &str = "DATA.GOV.HK Terms and Conditions";
 
@@ -325,7 +326,14 @@ pub fn facility_meta(r: &Real) -> DatasetMeta {
          資料來源：香港特別行政區政府，經資料一線通（DATA.GOV.HK）。",
         r.title[1], r.features
     );
-    meta(trilingual(r.title[0], r.title[1]), trilingual(&en, &zh), r.organization, r.theme, r.tags, ATTRIBUTION)
+    meta(
+        trilingual(r.title[0], r.title[1]),
+        trilingual(&en, &zh),
+        r.organization,
+        r.theme,
+        r.tags,
+        ATTRIBUTION,
+    )
 }
 
 /// The metadata of the districts.

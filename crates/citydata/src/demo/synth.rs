@@ -151,7 +151,8 @@ impl Out {
     }
 
     fn point(&mut self, (lon, lat): (f64, f64)) {
-        let _ = write!(self.text, "}},\"geometry\":{{\"type\":\"Point\",\"coordinates\":[{lon:.6},{lat:.6}]}}}}");
+        let _ =
+            write!(self.text, "}},\"geometry\":{{\"type\":\"Point\",\"coordinates\":[{lon:.6},{lat:.6}]}}}}");
     }
 
     fn polygon(&mut self, ring: &[(f64, f64)]) {
@@ -270,7 +271,10 @@ impl Gen<'_> {
                 // Keep buildings apart: one centroid per 25 m cell and its neighbours, unless the
                 // place is so crowded that it keeps failing.
                 #[allow(clippy::cast_possible_truncation)]
-                let cell = ((p.lon * M_PER_DEG_LON / 25.0).floor() as i64, (p.lat * M_PER_DEG_LAT / 25.0).floor() as i64);
+                let cell = (
+                    (p.lon * M_PER_DEG_LON / 25.0).floor() as i64,
+                    (p.lat * M_PER_DEG_LAT / 25.0).floor() as i64,
+                );
                 let near = (-1..=1).any(|dx| (-1..=1).any(|dy| taken.contains(&(cell.0 + dx, cell.1 + dy))));
                 if near && tries < 40 {
                     continue;
@@ -395,7 +399,8 @@ impl Gen<'_> {
             let (p, ring, area) = loop {
                 let p = self.place(350.0, "parcels")?;
                 let (w, d) = (self.rng.range(25.0, 140.0), self.rng.range(25.0, 110.0));
-                let shape = [(-w / 2.0, -d / 2.0), (w / 2.0, -d / 2.0), (w / 2.0, d / 2.0), (-w / 2.0, d / 2.0)];
+                let shape =
+                    [(-w / 2.0, -d / 2.0), (w / 2.0, -d / 2.0), (w / 2.0, d / 2.0), (-w / 2.0, d / 2.0)];
                 let angle = Self::grid_angle(&p) + self.rng.normal() * 0.03;
                 if let Some(ring) = self.ring(&p, &shape, angle) {
                     break (p, ring, w * d);
@@ -418,7 +423,9 @@ impl Gen<'_> {
             let use_ = if rural {
                 *self.rng.pick(&[LU_VILLAGE, LU_VILLAGE, LU_AGRI, LU_AGRI, LU_GREEN, LU_OU, LU_RES_C])
             } else {
-                *self.rng.pick(&[LU_RES_A, LU_RES_A, LU_RES_A, LU_RES_B, LU_COM, LU_GIC, LU_OPEN, LU_IND, LU_OU])
+                *self
+                    .rng
+                    .pick(&[LU_RES_A, LU_RES_A, LU_RES_A, LU_RES_B, LU_COM, LU_GIC, LU_OPEN, LU_IND, LU_OU])
             };
             let (d_en, d_zh) = (district.name_en.clone(), district.name_zh.clone());
             let o = &mut self.out;
@@ -454,7 +461,12 @@ impl Gen<'_> {
                 ),
                 None => {
                     let (v_en, v_zh) = village(&mut self.rng);
-                    (format!("{v_en} {t_en}"), format!("{v_zh}{t_zh}"), format!("{v_en}, {d_en}"), format!("{d_zh}{v_zh}"))
+                    (
+                        format!("{v_en} {t_en}"),
+                        format!("{v_zh}{t_zh}"),
+                        format!("{v_en}, {d_en}"),
+                        format!("{d_zh}{v_zh}"),
+                    )
                 }
             };
             let o = &mut self.out;
@@ -567,8 +579,16 @@ impl Gen<'_> {
 }
 
 /// The devices a lamppost may carry, in the order of [`Lamppost::devices`].
-pub const DEVICE_KEYS: [&str; 8] =
-    ["traffic", "meteorological", "air_quality", "bluetooth_beacon", "rfid_tag", "geo_qr_code", "geo_marker", "wifi"];
+pub const DEVICE_KEYS: [&str; 8] = [
+    "traffic",
+    "meteorological",
+    "air_quality",
+    "bluetooth_beacon",
+    "rfid_tag",
+    "geo_qr_code",
+    "geo_marker",
+    "wifi",
+];
 
 /// A smart lamppost.
 struct Lamppost {
@@ -586,7 +606,8 @@ struct Lamppost {
 fn real_lampposts() -> Result<Vec<Lamppost>, DemoError> {
     let file = "Summary_of_Functions_on_Smart_Lampposts.geojson";
     let bad = |what: String| DemoError::Data { file: file.to_owned(), what };
-    let r = super::real::FACILITIES.iter().find(|r| r.file == file).ok_or_else(|| bad("missing".to_owned()))?;
+    let r =
+        super::real::FACILITIES.iter().find(|r| r.file == file).ok_or_else(|| bad("missing".to_owned()))?;
     let land = super::city::Land::from_geojson(super::real::DISTRICTS)?;
     let doc: serde_json::Value = serde_json::from_slice(r.bytes).map_err(|e| bad(e.to_string()))?;
     let columns = [
@@ -604,7 +625,8 @@ fn real_lampposts() -> Result<Vec<Lamppost>, DemoError> {
         let p = &f["properties"];
         let s = |k: &str| p[k].as_str().map(str::to_owned).ok_or_else(|| bad(format!("feature {i}: no {k}")));
         let c = &f["geometry"]["coordinates"];
-        let (lon, lat) = c[0].as_f64().zip(c[1].as_f64()).ok_or_else(|| bad(format!("feature {i}: no point")))?;
+        let (lon, lat) =
+            c[0].as_f64().zip(c[1].as_f64()).ok_or_else(|| bad(format!("feature {i}: no point")))?;
         let district = land.district_at(lon, lat).map_or_else(
             || ("Kwun Tong".to_owned(), "觀塘區".to_owned()),
             |d| (land.districts[d].name_en.clone(), land.districts[d].name_zh.clone()),
@@ -841,7 +863,7 @@ const PROVIDERS: &[(&str, &str, &str)] = &[
     ("Government (GovWiFi)", "政府（GovWiFi）", "Wi-Fi.HK via GovWiFi"),
     ("PCCW", "電訊盈科", "Wi-Fi.HK via PCCW"),
     ("HKBN", "香港寬頻", "Wi-Fi.HK via HKBN"),
-    ("CSL", "CSL", "Wi-Fi.HK via CSL"),
+    ("CSL", "香港移動通訊（CSL）", "Wi-Fi.HK via CSL"),
     ("SmarTone", "數碼通", "Wi-Fi.HK via SmarTone"),
     ("3 Hong Kong", "3香港", "Wi-Fi.HK via 3"),
     ("China Mobile Hong Kong", "中國移動香港", "Wi-Fi.HK via CMHK"),
