@@ -73,6 +73,24 @@ enum Command {
         #[arg(long, env = "CITYDATA_PUBLISHER")]
         publisher: Option<String>,
     },
+    /// Write a synthetic layer of the Hong Kong demo as a GeoJSON FeatureCollection (WGS 84): the same
+    /// generator and bytes as the demo, for benchmarks and tests. The same layer, count and seed always
+    /// give the same bytes; `--count` is the number of synthetic features (lampposts add the 50 real ones).
+    Generate {
+        /// The layer: buildings (footprints, heights, names, addresses), parcels (land lots), hotspots
+        /// (Wi-Fi.HK), lampposts (smart lampposts in four urban areas).
+        #[arg(value_enum)]
+        layer: citydata::demo::Layer,
+        /// How many features (default: as many as the demo has).
+        #[arg(long)]
+        count: Option<usize>,
+        /// The seed (default: the demo's).
+        #[arg(long, default_value_t = citydata::demo::DEMO_SEED)]
+        seed: u64,
+        /// The file to write (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Check a database: file integrity, and that every current version has its complete table.
     /// Exits non-zero when it finds a problem.
     Check {
@@ -112,6 +130,17 @@ fn run() -> Result<()> {
             anyhow::ensure!(problems.is_empty(), "{}: {} problems found", db.display(), problems.len());
             println!("{}: ok", db.display());
             Ok(())
+        }
+        Command::Generate { layer, count, seed, out } => {
+            let city = citydata::demo::City::hong_kong()?;
+            let text = citydata::demo::generate(&city, layer, count.unwrap_or(layer.demo_count()), seed)?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+                }
+                None => std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())
+                    .context("cannot write to standard output"),
+            }
         }
         Command::Serve { db, port, host, no_demo } => serve(&db, &host, port, no_demo),
         Command::Publish {

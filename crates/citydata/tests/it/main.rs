@@ -6,6 +6,7 @@
 
 mod common;
 mod crash;
+mod demo;
 mod publish;
 mod serve;
 mod tidy;

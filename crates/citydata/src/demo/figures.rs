@@ -1,8 +1,6 @@
-//! The built-in Hong Kong demo: what `citydata serve` loads into a new database.
-//!
-//! So far: the headline figures of Hong Kong's innovation and technology programmes (Hong Kong
+//! The demo's figures: the headline figures of Hong Kong's innovation and technology programmes (Hong Kong
 //! Yearbook 2024), as one dataset per area, with titles in English, Traditional and Simplified Chinese.
-//! The data ships inside the binary; nothing is downloaded.
+//! The data ship inside the binary; nothing is downloaded.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +9,7 @@ use citydata_store::Store;
 
 use crate::publish::{publish, PublishError, PublishOptions, Quiet};
 
-const FIGURES: &str = include_str!("../demo/hk-innovation/figures.csv");
+const FIGURES: &str = include_str!("../../demo/hk-innovation/figures.csv");
 
 const ORGANIZATION: &str = "itib";
 const SOURCE: &str = "Innovation, Technology and Industry Bureau, the Government of the Hong Kong SAR (Hong Kong Yearbook 2024)";
@@ -79,11 +77,8 @@ const AREAS: &[Area] = &[
     },
 ];
 
-/// Publishes the demo datasets into `store`.
-///
-/// # Errors
-/// When a demo file fails to publish (a bug: the demo data ship with the binary).
-pub fn load(store: &Store) -> Result<Vec<String>, PublishError> {
+/// Publishes the figures datasets into `store`; returns their slugs.
+pub(super) fn load(store: &Store) -> Result<Vec<String>, PublishError> {
     let dir = tempfile::tempdir()
         .map_err(|e| PublishError::Invalid(format!("cannot make a temporary folder: {e}")))?;
     let mut lines = FIGURES.lines();
