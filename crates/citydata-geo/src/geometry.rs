@@ -344,7 +344,7 @@ pub fn check_wgs84(geom: &Geometry) -> Result<(), GeoError> {
 /// EPSG axis order). `Line`, `Rect` and `Triangle` are written as LineString and Polygon.
 /// Non-finite numbers (never produced by [`parse_geojson`]) are written as `null`.
 pub fn write_geojson(geom: &Geometry, decimals: u32, swap_axes: bool, out: &mut String) {
-    let w = Writer { decimals: decimals.min(17) as usize, swap: swap_axes };
+    let w = Writer { decimals: decimals.min(15) as usize, swap: swap_axes };
     w.geometry(geom, out);
 }
 
@@ -450,11 +450,70 @@ impl Writer {
 }
 
 /// Writes `v` in plain decimal notation with at most `decimals` decimals, trailing zeros (and a
-/// trailing point) trimmed, and no negative zero.
+/// trailing point) trimmed, and no negative zero. More than 15 decimals are taken as 15 (beyond
+/// what an f64 coordinate holds).
+///
+/// Fast path: `v` scaled by 10^decimals and rounded to an integer, written digit by digit (exact
+/// while the scaled value stays below 2^53, which covers degrees at 7 decimals and metres at 3);
+/// larger values go through the standard formatter.
 pub fn write_number(v: f64, decimals: usize, out: &mut String) {
     if !v.is_finite() {
         out.push_str("null");
         return;
+    }
+    let decimals = decimals.min(15);
+    const POW10: [u64; 16] = [
+        1,
+        10,
+        100,
+        1_000,
+        10_000,
+        100_000,
+        1_000_000,
+        10_000_000,
+        100_000_000,
+        1_000_000_000,
+        10_000_000_000,
+        100_000_000_000,
+        1_000_000_000_000,
+        10_000_000_000_000,
+        100_000_000_000_000,
+        1_000_000_000_000_000,
+    ];
+    if let Some(&scale) = POW10.get(decimals) {
+        let m = (v * scale as f64).round();
+        if m.abs() < 9_007_199_254_740_992.0 {
+            let neg = m < 0.0;
+            let m = m.abs() as u64;
+            if m == 0 {
+                out.push('0');
+                return;
+            }
+            if neg {
+                out.push('-');
+            }
+            push_u64(m / scale, out);
+            let mut frac = m % scale;
+            if frac != 0 {
+                let mut width = decimals;
+                while frac % 10 == 0 {
+                    frac /= 10;
+                    width -= 1;
+                }
+                out.push('.');
+                let mut buf = [b'0'; 20];
+                let mut i = width;
+                while frac > 0 && i > 0 {
+                    i -= 1;
+                    buf[i] = b'0' + (frac % 10) as u8;
+                    frac /= 10;
+                }
+                for &b in &buf[..width] {
+                    out.push(b as char);
+                }
+            }
+            return;
+        }
     }
     let start = out.len();
     let _ = write!(out, "{v:.decimals$}");
@@ -465,6 +524,22 @@ pub fn write_number(v: f64, decimals: usize, out: &mut String) {
     if &out[start..] == "-0" {
         out.truncate(start);
         out.push('0');
+    }
+}
+
+fn push_u64(mut n: u64, out: &mut String) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &b in &buf[i..] {
+        out.push(b as char);
     }
 }
 
@@ -609,39 +684,43 @@ impl Plane {
         px * px + py * py
     }
 
-    fn line2(&self, l: &LineString<f64>) -> f64 {
-        match l.0.as_slice() {
-            [] => f64::INFINITY,
-            [only] => {
-                let (x, y) = self.xy(*only);
-                x * x + y * y
+    /// One pass over a line: the squared distance from the origin to it, and whether a ray from
+    /// the origin towards +x crosses it an odd number of times (inside, for a closed ring). Each
+    /// vertex is projected once.
+    fn scan(&self, l: &LineString<f64>) -> (f64, bool) {
+        let mut pts = l.0.iter();
+        let Some(first) = pts.next() else { return (f64::INFINITY, false) };
+        let (mut ax, mut ay) = self.xy(*first);
+        let mut best = ax * ax + ay * ay;
+        let mut odd = false;
+        for c in pts {
+            let (bx, by) = self.xy(*c);
+            let (dx, dy) = (bx - ax, by - ay);
+            let len2 = dx * dx + dy * dy;
+            let t = if len2 > 0.0 { (-(ax * dx + ay * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
+            let (px, py) = (ax + t * dx, ay + t * dy);
+            best = best.min(px * px + py * py);
+            if (ay > 0.0) != (by > 0.0) && ax - dx * ay / dy > 0.0 {
+                odd = !odd;
             }
-            pts => pts.windows(2).fold(f64::INFINITY, |m, w| m.min(self.seg2(w[0], w[1]))),
+            (ax, ay) = (bx, by);
         }
-    }
-
-    /// Whether the origin is inside a ring (crossing number on the plane).
-    fn inside(&self, ring: &LineString<f64>) -> bool {
-        let mut inside = false;
-        for w in ring.0.windows(2) {
-            let (ax, ay) = self.xy(w[0]);
-            let (bx, by) = self.xy(w[1]);
-            if (ay > 0.0) != (by > 0.0) && 0.0 < ax + (bx - ax) * (0.0 - ay) / (by - ay) {
-                inside = !inside;
-            }
-        }
-        inside
+        (best, odd)
     }
 
     fn polygon2(&self, p: &Polygon<f64>) -> f64 {
-        let mut d = self.line2(p.exterior());
+        let (mut d, inside) = self.scan(p.exterior());
+        let mut in_hole = false;
         for r in p.interiors() {
-            d = d.min(self.line2(r));
+            let (dr, odd) = self.scan(r);
+            d = d.min(dr);
+            in_hole |= odd;
         }
-        if d > 0.0 && self.inside(p.exterior()) && !p.interiors().iter().any(|r| self.inside(r)) {
-            return 0.0;
+        if inside && !in_hole {
+            0.0
+        } else {
+            d
         }
-        d
     }
 
     fn geometry(&self, g: &Geometry) -> f64 {
@@ -655,8 +734,8 @@ impl Plane {
                 m.min(x * x + y * y)
             }),
             Geometry::Line(l) => self.seg2(l.start, l.end),
-            Geometry::LineString(l) => self.line2(l),
-            Geometry::MultiLineString(ml) => ml.0.iter().fold(f64::INFINITY, |m, l| m.min(self.line2(l))),
+            Geometry::LineString(l) => self.scan(l).0,
+            Geometry::MultiLineString(ml) => ml.0.iter().fold(f64::INFINITY, |m, l| m.min(self.scan(l).0)),
             Geometry::Polygon(p) => self.polygon2(p),
             Geometry::MultiPolygon(mp) => mp.0.iter().fold(f64::INFINITY, |m, p| m.min(self.polygon2(p))),
             Geometry::Rect(r) => self.polygon2(&r.to_polygon()),
@@ -862,11 +941,32 @@ mod tests {
             (-0.5, 3, "-0.5"),
             (836694.0500001, 3, "836694.05"),
             (f64::NAN, 3, "null"),
+            (0.000_000_5, 7, "0.0000005"),
+            (-114.05, 7, "-114.05"),
+            (22.1000001, 7, "22.1000001"),
+            (12345.6789, 0, "12346"),
+            (0.1, 20, "0.1"),
+            (-9.99999999, 7, "-10"),
         ];
         for (v, d, want) in cases {
             let mut s = String::new();
             write_number(v, d, &mut s);
             assert_eq!(s, want, "{v}");
+        }
+        // The fast path and the standard formatter agree on ordinary coordinates.
+        let mut seed: u64 = 7;
+        for _ in 0..10_000 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let v = ((seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 400.0;
+            let mut fast = String::new();
+            write_number(v, 7, &mut fast);
+            let slow = format!("{v:.7}");
+            let slow = slow.trim_end_matches('0').trim_end_matches('.');
+            let slow = if slow == "-0" { "0" } else { slow };
+            assert!(
+                fast == slow || (fast.parse::<f64>().unwrap() - v).abs() <= 0.5e-7 + 1e-12,
+                "{v}: {fast} {slow}"
+            );
         }
     }
 
