@@ -282,6 +282,11 @@ fn kind(v: &Value) -> &'static str {
 /// Reads the pre-2016 GeoJSON `crs` member of a FeatureCollection, Feature or geometry:
 /// `{"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::2326"}}`. `Ok(None)` when there
 /// is none (or it is null): RFC 7946 GeoJSON is always CRS84.
+///
+/// The coordinates of such a file are x = east, y = north whatever CRS is named (GeoJSON's own
+/// rule, and how GDAL writes and reads it): `EPSG:4326` or `EPSG:2326` here names the datum and
+/// projection, not an axis order, so read with [`parse_geojson`] and [`transform`] from the CRS
+/// returned, without swapping.
 pub fn legacy_crs(value: &Value) -> Result<Option<Crs>, GeoError> {
     let crs = match value.get("crs") {
         None | Some(Value::Null) => return Ok(None),
@@ -300,6 +305,15 @@ pub fn legacy_crs(value: &Value) -> Result<Option<Crs>, GeoError> {
         .and_then(Value::as_str)
         .ok_or_else(|| bad("the crs member needs \"properties\": {\"name\": ...}"))?;
     Crs::from_uri(name).map(Some)
+}
+
+/// Checks the geometry against the OGC Simple Features validity rules (rings that do not cross
+/// themselves or each other, holes inside their exterior, polygons of a MultiPolygon that do not
+/// overlap, ...). [`parse_geojson`] checks structure only; this checks topology, at a cost that
+/// grows faster than the number of positions, so the publish pipeline runs it once per record.
+pub fn validate(geom: &Geometry) -> Result<(), GeoError> {
+    use geo::Validation;
+    geom.check_validation().map_err(|e| GeoError::InvalidTopology(e.to_string()))
 }
 
 /// Transforms every coordinate of a geometry from one CRS to another (x = east, y = north on both
@@ -496,7 +510,7 @@ pub fn write_number(v: f64, decimals: usize, out: &mut String) {
             let mut frac = m % scale;
             if frac != 0 {
                 let mut width = decimals;
-                while frac % 10 == 0 {
+                while frac.is_multiple_of(10) {
                     frac /= 10;
                     width -= 1;
                 }
@@ -613,17 +627,27 @@ fn boxes_meet(a: &[f64; 4], b: &[f64; 4]) -> bool {
 }
 
 /// Whether `op(a, b)` holds, in planar geometry on the coordinates as given (both in the same CRS).
-/// Bounding boxes are compared first, so far-apart geometries cost only the boxes.
+/// Bounding boxes are compared first, so far-apart geometries cost only the boxes; S_INTERSECTS,
+/// S_DISJOINT, S_CONTAINS and S_WITHIN use direct tests, the others the DE-9IM matrix.
+///
+/// `false` when the answer cannot be computed (see [`try_relate`]).
 pub fn relate(a: &Geometry, b: &Geometry, op: SpatialOp) -> bool {
+    try_relate(a, b, op).unwrap_or(false)
+}
+
+/// [`relate`], with an error where the answer cannot be computed: the `geo` crate's topology graph
+/// gives up (by panicking, caught here) on some invalid inputs, notably a GeometryCollection whose
+/// polygons overlap. Such a panic is still reported by the process's panic hook.
+pub fn try_relate(a: &Geometry, b: &Geometry, op: SpatialOp) -> Result<bool, GeoError> {
     let meet = match (bbox(a), bbox(b)) {
         (Some(ba), Some(bb)) => boxes_meet(&ba, &bb),
         // An empty geometry meets nothing and relates to nothing (except being disjoint).
         _ => false,
     };
     if !meet {
-        return op == SpatialOp::Disjoint;
+        return Ok(op == SpatialOp::Disjoint);
     }
-    match op {
+    let run = || match op {
         SpatialOp::Intersects => a.intersects(b),
         SpatialOp::Disjoint => !a.intersects(b),
         SpatialOp::Contains => a.contains(b),
@@ -632,7 +656,14 @@ pub fn relate(a: &Geometry, b: &Geometry, op: SpatialOp) -> bool {
         SpatialOp::Crosses => a.relate(b).is_crosses(),
         SpatialOp::Overlaps => a.relate(b).is_overlaps(),
         SpatialOp::Equals => a.relate(b).is_equal_topo(),
-    }
+    };
+    std::panic::catch_unwind(run).map_err(|_| {
+        GeoError::InvalidTopology(format!(
+            "{} cannot be computed for these geometries (an invalid geometry, or a \
+             GeometryCollection whose parts overlap)",
+            op.name()
+        ))
+    })
 }
 
 /// Metres from a WGS 84 point (longitude, latitude in degrees) to the nearest part of a WGS 84
@@ -1053,5 +1084,63 @@ mod tests {
         assert!((d - 103.2).abs() < 1.0, "{d}");
         let empty = Geometry::MultiPoint(MultiPoint(Vec::new()));
         assert_eq!(distance_m(114.0, 22.0, &empty), f64::INFINITY);
+    }
+}
+
+#[cfg(test)]
+mod degenerate_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Valid-by-structure but odd geometries must not panic in any predicate or in distance.
+    #[test]
+    fn odd_geometries_never_panic() {
+        let raw = [
+            json!({"type":"Polygon","coordinates":[[[1,1],[1,1],[1,1],[1,1]]]}),
+            json!({"type":"Polygon","coordinates":[[[0,0],[2,2],[2,0],[0,2],[0,0]]]}),
+            json!({"type":"Polygon","coordinates":[[[0,0],[1,0],[2,0],[0,0]]]}),
+            json!({"type":"LineString","coordinates":[[1,1],[1,1]]}),
+            json!({"type":"MultiPolygon","coordinates":[
+                [[[0,0],[2,0],[2,2],[0,2],[0,0]]],[[[1,1],[3,1],[3,3],[1,3],[1,1]]]]}),
+            json!({"type":"GeometryCollection","geometries":[
+                {"type":"Point","coordinates":[1,1]},
+                {"type":"Polygon","coordinates":[[[0,0],[2,0],[2,2],[0,2],[0,0]]]},
+                {"type":"Polygon","coordinates":[[[1,1],[3,1],[3,3],[1,3],[1,1]]]},
+                {"type":"LineString","coordinates":[[0,0],[5,5]]}]}),
+            json!({"type":"GeometryCollection","geometries":[]}),
+            json!({"type":"MultiPoint","coordinates":[[1,1],[1,1]]}),
+            json!({"type":"Point","coordinates":[1,1]}),
+            json!({"type":"Polygon","coordinates":[[[0,0],[4,0],[4,4],[0,4],[0,0]],[[0,0],[1,0],[1,1],[0,0]]]}),
+        ];
+        let geoms: Vec<Geometry> = raw.iter().map(|v| parse_geojson(v).unwrap()).collect();
+        let mut trues = 0;
+        for a in &geoms {
+            for b in &geoms {
+                for op in SpatialOp::ALL {
+                    trues += usize::from(relate(a, b, op));
+                }
+                let _ = distance_m(1.0, 1.0, b);
+            }
+        }
+        assert!(trues > 0);
+        // A collection of overlapping parts still answers sensibly.
+        let gc = &geoms[5];
+        let pt = Geometry::Point(Point::new(2.5, 2.5));
+        assert!(relate(gc, &pt, SpatialOp::Intersects));
+        assert!(relate(&pt, gc, SpatialOp::Within));
+        assert_eq!(distance_m(2.5, 2.5, gc), 0.0);
+        // The topology graph cannot be built for a collection of overlapping polygons: an error
+        // from try_relate, false from relate.
+        let square = &geoms[4];
+        let err = try_relate(gc, square, SpatialOp::Touches).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("S_TOUCHES"), "{err}");
+        assert!(!relate(gc, square, SpatialOp::Touches));
+        assert_eq!(try_relate(&pt, square, SpatialOp::Touches), Ok(false));
+        assert!(validate(&geoms[1])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+            .contains("self-intersection"));
+        assert!(validate(&geoms[8]).is_ok());
     }
 }
