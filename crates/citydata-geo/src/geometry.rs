@@ -86,8 +86,8 @@ struct Parser {
 }
 
 /// Reads a GeoJSON geometry object (RFC 7946): Point, MultiPoint, LineString, MultiLineString,
-/// Polygon, MultiPolygon or GeometryCollection. Positions may carry a third number (elevation),
-/// which is dropped. Multi-geometries and collections may be empty; other types may not.
+/// Polygon, MultiPolygon or GeometryCollection. Positions may carry a third and a fourth number
+/// (elevation, measure), which are checked and dropped. Multi-geometries and collections may be empty; other types may not.
 ///
 /// Errors name the place (`coordinates[1][4]`, `geometries[2].coordinates`) and the problem.
 pub fn parse_geojson(value: &Value) -> Result<Geometry, GeoError> {
@@ -189,7 +189,7 @@ impl Parser {
                 _ => "the position".to_string(),
             };
             let s = if n == 1 { "" } else { "s" };
-            return Err(at.err(format!("{what} has {n} number{s}; a position needs 2 or 3 (x, y, z)")));
+            return Err(at.err(format!("{what} has {n} number{s}; a position needs 2 (x, y) to 4")));
         }
         let num = |i: usize| -> Result<f64, GeoError> {
             match a[i].as_f64() {

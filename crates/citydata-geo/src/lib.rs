@@ -8,6 +8,7 @@
 //! - [`geometry`]: [`parse_geojson`] with located structural errors, [`legacy_crs`],
 //!   [`transform`], [`check_wgs84`], [`validate`], [`write_geojson`], [`bbox`], the CQL2 spatial
 //!   predicates ([`SpatialOp`], [`relate`]) and [`distance_m`].
+//! - [`wkb`]: [`write_wkb`] and [`read_wkb`], the compact binary form for storage.
 //! - [`detect`]: [`detect_point_columns`] finds latitude/longitude or easting/northing columns by
 //!   name and value range.
 //!
@@ -25,6 +26,7 @@
 pub mod crs;
 pub mod detect;
 pub mod geometry;
+pub mod wkb;
 
 pub use crs::{from_wgs84, to_wgs84, transform_point, Crs};
 pub use detect::{detect_point_columns, ColumnStats, Detection, NumericStats, PointColumns};
@@ -32,6 +34,7 @@ pub use geometry::{
     bbox, check_wgs84, distance_m, legacy_crs, parse_geojson, relate, transform, try_relate, validate,
     write_geojson, Geometry, SpatialOp,
 };
+pub use wkb::{read_wkb, write_wkb};
 
 /// What went wrong with a CRS, a geometry or a coordinate.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -56,6 +59,14 @@ pub enum GeoError {
     /// A geometry that breaks the Simple Features validity rules.
     #[error("invalid geometry: {0}")]
     InvalidTopology(String),
+    /// Well-Known Binary that cannot be read.
+    #[error("invalid WKB at byte offset {offset}: {message}")]
+    InvalidWkb {
+        /// Where in the bytes the problem was found.
+        offset: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// A legacy GeoJSON `crs` member that cannot be read.
     #[error("invalid GeoJSON crs member: {0}")]
     InvalidCrsMember(String),
