@@ -503,29 +503,38 @@ pub fn write_number(v: f64, decimals: usize, out: &mut String) {
                 out.push('0');
                 return;
             }
-            if neg {
-                out.push('-');
-            }
-            push_u64(m / scale, out);
-            let mut frac = m % scale;
+            // Digits written right to left: the fraction without its trailing zeros, the point,
+            // the integer part, the sign.
+            let mut buf = [0u8; 40];
+            let mut i = buf.len();
+            let (mut int, mut frac) = (m / scale, m % scale);
             if frac != 0 {
                 let mut width = decimals;
                 while frac.is_multiple_of(10) {
                     frac /= 10;
                     width -= 1;
                 }
-                out.push('.');
-                let mut buf = [b'0'; 20];
-                let mut i = width;
-                while frac > 0 && i > 0 {
+                for _ in 0..width {
                     i -= 1;
                     buf[i] = b'0' + (frac % 10) as u8;
                     frac /= 10;
                 }
-                for &b in &buf[..width] {
-                    out.push(b as char);
+                i -= 1;
+                buf[i] = b'.';
+            }
+            loop {
+                i -= 1;
+                buf[i] = b'0' + (int % 10) as u8;
+                int /= 10;
+                if int == 0 {
+                    break;
                 }
             }
+            if neg {
+                i -= 1;
+                buf[i] = b'-';
+            }
+            out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("null"));
             return;
         }
     }
@@ -538,22 +547,6 @@ pub fn write_number(v: f64, decimals: usize, out: &mut String) {
     if &out[start..] == "-0" {
         out.truncate(start);
         out.push('0');
-    }
-}
-
-fn push_u64(mut n: u64, out: &mut String) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &b in &buf[i..] {
-        out.push(b as char);
     }
 }
 

@@ -30,6 +30,8 @@ pub mod wkb;
 
 pub use crs::{from_wgs84, to_wgs84, transform_point, Crs};
 pub use detect::{detect_point_columns, ColumnStats, Detection, NumericStats, PointColumns};
+/// The geometry types crate, for building geometries without naming it as a dependency.
+pub use geo_types;
 pub use geometry::{
     bbox, check_wgs84, distance_m, legacy_crs, parse_geojson, relate, transform, try_relate, validate,
     write_geojson, Geometry, SpatialOp,
