@@ -48,10 +48,16 @@ impl Crs {
     /// Parses a CRS name: the OGC http(s) URIs (`http://www.opengis.net/def/crs/EPSG/0/2326`,
     /// `.../OGC/1.3/CRS84`), `EPSG:2326`-style codes, `CRS84`/`OGC:CRS84`, and the legacy URNs
     /// (`urn:ogc:def:crs:EPSG::2326`, `urn:ogc:def:crs:EPSG:6.18:3:3857`,
-    /// `urn:ogc:def:crs:OGC:1.3:CRS84`). Case-insensitive; surrounding blanks ignored.
+    /// `urn:ogc:def:crs:OGC:1.3:CRS84`), and safe CURIEs (`[EPSG:2326]`). Case-insensitive;
+    /// surrounding blanks ignored.
     pub fn from_uri(s: &str) -> Result<Crs, GeoError> {
         let unknown = || GeoError::UnknownCrs { given: s.to_string(), supported: supported_list() };
         let t = s.trim().to_ascii_lowercase();
+        // A safe CURIE, as newer OGC API parts allow: [EPSG:2326], [OGC:CRS84].
+        let t = match t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            Some(inner) => inner.to_string(),
+            None => t,
+        };
         let rest = t.strip_prefix("http://").or_else(|| t.strip_prefix("https://"));
         if let Some(rest) = rest {
             let path = rest.strip_prefix("www.opengis.net/def/crs/").ok_or_else(unknown)?;
@@ -456,6 +462,8 @@ mod tests {
             ("urn:ogc:def:crs:OGC::CRS84", Crs::Crs84),
             ("urn:ogc:def:crs:EPSG:6.18:3:3857", Crs::WebMercator),
             ("urn:ogc:def:crs:EPSG:8.5:2326", Crs::Hk1980),
+            ("[EPSG:2326]", Crs::Hk1980),
+            ("[OGC:CRS84]", Crs::Crs84),
         ];
         for (s, want) in cases {
             assert_eq!(Crs::from_uri(s).ok(), Some(want), "{s}");

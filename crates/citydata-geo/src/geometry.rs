@@ -86,8 +86,8 @@ struct Parser {
 }
 
 /// Reads a GeoJSON geometry object (RFC 7946): Point, MultiPoint, LineString, MultiLineString,
-/// Polygon, MultiPolygon or GeometryCollection. Positions may carry a third number (elevation),
-/// which is dropped. Multi-geometries and collections may be empty; other types may not.
+/// Polygon, MultiPolygon or GeometryCollection. Positions may carry a third and a fourth number
+/// (elevation, measure), which are checked and dropped. Multi-geometries and collections may be empty; other types may not.
 ///
 /// Errors name the place (`coordinates[1][4]`, `geometries[2].coordinates`) and the problem.
 pub fn parse_geojson(value: &Value) -> Result<Geometry, GeoError> {
@@ -189,7 +189,7 @@ impl Parser {
                 _ => "the position".to_string(),
             };
             let s = if n == 1 { "" } else { "s" };
-            return Err(at.err(format!("{what} has {n} number{s}; a position needs 2 or 3 (x, y, z)")));
+            return Err(at.err(format!("{what} has {n} number{s}; a position needs 2 (x, y) to 4")));
         }
         let num = |i: usize| -> Result<f64, GeoError> {
             match a[i].as_f64() {
@@ -282,6 +282,11 @@ fn kind(v: &Value) -> &'static str {
 /// Reads the pre-2016 GeoJSON `crs` member of a FeatureCollection, Feature or geometry:
 /// `{"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::2326"}}`. `Ok(None)` when there
 /// is none (or it is null): RFC 7946 GeoJSON is always CRS84.
+///
+/// The coordinates of such a file are x = east, y = north whatever CRS is named (GeoJSON's own
+/// rule, and how GDAL writes and reads it): `EPSG:4326` or `EPSG:2326` here names the datum and
+/// projection, not an axis order, so read with [`parse_geojson`] and [`transform`] from the CRS
+/// returned, without swapping.
 pub fn legacy_crs(value: &Value) -> Result<Option<Crs>, GeoError> {
     let crs = match value.get("crs") {
         None | Some(Value::Null) => return Ok(None),
@@ -300,6 +305,15 @@ pub fn legacy_crs(value: &Value) -> Result<Option<Crs>, GeoError> {
         .and_then(Value::as_str)
         .ok_or_else(|| bad("the crs member needs \"properties\": {\"name\": ...}"))?;
     Crs::from_uri(name).map(Some)
+}
+
+/// Checks the geometry against the OGC Simple Features validity rules (rings that do not cross
+/// themselves or each other, holes inside their exterior, polygons of a MultiPolygon that do not
+/// overlap, ...). [`parse_geojson`] checks structure only; this checks topology, at a cost that
+/// grows faster than the number of positions, so the publish pipeline runs it once per record.
+pub fn validate(geom: &Geometry) -> Result<(), GeoError> {
+    use geo::Validation;
+    geom.check_validation().map_err(|e| GeoError::InvalidTopology(e.to_string()))
 }
 
 /// Transforms every coordinate of a geometry from one CRS to another (x = east, y = north on both
@@ -344,7 +358,7 @@ pub fn check_wgs84(geom: &Geometry) -> Result<(), GeoError> {
 /// EPSG axis order). `Line`, `Rect` and `Triangle` are written as LineString and Polygon.
 /// Non-finite numbers (never produced by [`parse_geojson`]) are written as `null`.
 pub fn write_geojson(geom: &Geometry, decimals: u32, swap_axes: bool, out: &mut String) {
-    let w = Writer { decimals: decimals.min(17) as usize, swap: swap_axes };
+    let w = Writer { decimals: decimals.min(15) as usize, swap: swap_axes };
     w.geometry(geom, out);
 }
 
@@ -450,11 +464,79 @@ impl Writer {
 }
 
 /// Writes `v` in plain decimal notation with at most `decimals` decimals, trailing zeros (and a
-/// trailing point) trimmed, and no negative zero.
+/// trailing point) trimmed, and no negative zero. More than 15 decimals are taken as 15 (beyond
+/// what an f64 coordinate holds).
+///
+/// Fast path: `v` scaled by 10^decimals and rounded to an integer, written digit by digit (exact
+/// while the scaled value stays below 2^53, which covers degrees at 7 decimals and metres at 3);
+/// larger values go through the standard formatter.
 pub fn write_number(v: f64, decimals: usize, out: &mut String) {
     if !v.is_finite() {
         out.push_str("null");
         return;
+    }
+    let decimals = decimals.min(15);
+    const POW10: [u64; 16] = [
+        1,
+        10,
+        100,
+        1_000,
+        10_000,
+        100_000,
+        1_000_000,
+        10_000_000,
+        100_000_000,
+        1_000_000_000,
+        10_000_000_000,
+        100_000_000_000,
+        1_000_000_000_000,
+        10_000_000_000_000,
+        100_000_000_000_000,
+        1_000_000_000_000_000,
+    ];
+    if let Some(&scale) = POW10.get(decimals) {
+        let m = (v * scale as f64).round();
+        if m.abs() < 9_007_199_254_740_992.0 {
+            let neg = m < 0.0;
+            let m = m.abs() as u64;
+            if m == 0 {
+                out.push('0');
+                return;
+            }
+            // Digits written right to left: the fraction without its trailing zeros, the point,
+            // the integer part, the sign.
+            let mut buf = [0u8; 40];
+            let mut i = buf.len();
+            let (mut int, mut frac) = (m / scale, m % scale);
+            if frac != 0 {
+                let mut width = decimals;
+                while frac.is_multiple_of(10) {
+                    frac /= 10;
+                    width -= 1;
+                }
+                for _ in 0..width {
+                    i -= 1;
+                    buf[i] = b'0' + (frac % 10) as u8;
+                    frac /= 10;
+                }
+                i -= 1;
+                buf[i] = b'.';
+            }
+            loop {
+                i -= 1;
+                buf[i] = b'0' + (int % 10) as u8;
+                int /= 10;
+                if int == 0 {
+                    break;
+                }
+            }
+            if neg {
+                i -= 1;
+                buf[i] = b'-';
+            }
+            out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("null"));
+            return;
+        }
     }
     let start = out.len();
     let _ = write!(out, "{v:.decimals$}");
@@ -538,17 +620,27 @@ fn boxes_meet(a: &[f64; 4], b: &[f64; 4]) -> bool {
 }
 
 /// Whether `op(a, b)` holds, in planar geometry on the coordinates as given (both in the same CRS).
-/// Bounding boxes are compared first, so far-apart geometries cost only the boxes.
+/// Bounding boxes are compared first, so far-apart geometries cost only the boxes; S_INTERSECTS,
+/// S_DISJOINT, S_CONTAINS and S_WITHIN use direct tests, the others the DE-9IM matrix.
+///
+/// `false` when the answer cannot be computed (see [`try_relate`]).
 pub fn relate(a: &Geometry, b: &Geometry, op: SpatialOp) -> bool {
+    try_relate(a, b, op).unwrap_or(false)
+}
+
+/// [`relate`], with an error where the answer cannot be computed: the `geo` crate's topology graph
+/// gives up (by panicking, caught here) on some invalid inputs, notably a GeometryCollection whose
+/// polygons overlap. Such a panic is still reported by the process's panic hook.
+pub fn try_relate(a: &Geometry, b: &Geometry, op: SpatialOp) -> Result<bool, GeoError> {
     let meet = match (bbox(a), bbox(b)) {
         (Some(ba), Some(bb)) => boxes_meet(&ba, &bb),
         // An empty geometry meets nothing and relates to nothing (except being disjoint).
         _ => false,
     };
     if !meet {
-        return op == SpatialOp::Disjoint;
+        return Ok(op == SpatialOp::Disjoint);
     }
-    match op {
+    let run = || match op {
         SpatialOp::Intersects => a.intersects(b),
         SpatialOp::Disjoint => !a.intersects(b),
         SpatialOp::Contains => a.contains(b),
@@ -557,7 +649,14 @@ pub fn relate(a: &Geometry, b: &Geometry, op: SpatialOp) -> bool {
         SpatialOp::Crosses => a.relate(b).is_crosses(),
         SpatialOp::Overlaps => a.relate(b).is_overlaps(),
         SpatialOp::Equals => a.relate(b).is_equal_topo(),
-    }
+    };
+    std::panic::catch_unwind(run).map_err(|_| {
+        GeoError::InvalidTopology(format!(
+            "{} cannot be computed for these geometries (an invalid geometry, or a \
+             GeometryCollection whose parts overlap)",
+            op.name()
+        ))
+    })
 }
 
 /// Metres from a WGS 84 point (longitude, latitude in degrees) to the nearest part of a WGS 84
@@ -609,39 +708,43 @@ impl Plane {
         px * px + py * py
     }
 
-    fn line2(&self, l: &LineString<f64>) -> f64 {
-        match l.0.as_slice() {
-            [] => f64::INFINITY,
-            [only] => {
-                let (x, y) = self.xy(*only);
-                x * x + y * y
+    /// One pass over a line: the squared distance from the origin to it, and whether a ray from
+    /// the origin towards +x crosses it an odd number of times (inside, for a closed ring). Each
+    /// vertex is projected once.
+    fn scan(&self, l: &LineString<f64>) -> (f64, bool) {
+        let mut pts = l.0.iter();
+        let Some(first) = pts.next() else { return (f64::INFINITY, false) };
+        let (mut ax, mut ay) = self.xy(*first);
+        let mut best = ax * ax + ay * ay;
+        let mut odd = false;
+        for c in pts {
+            let (bx, by) = self.xy(*c);
+            let (dx, dy) = (bx - ax, by - ay);
+            let len2 = dx * dx + dy * dy;
+            let t = if len2 > 0.0 { (-(ax * dx + ay * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
+            let (px, py) = (ax + t * dx, ay + t * dy);
+            best = best.min(px * px + py * py);
+            if (ay > 0.0) != (by > 0.0) && ax - dx * ay / dy > 0.0 {
+                odd = !odd;
             }
-            pts => pts.windows(2).fold(f64::INFINITY, |m, w| m.min(self.seg2(w[0], w[1]))),
+            (ax, ay) = (bx, by);
         }
-    }
-
-    /// Whether the origin is inside a ring (crossing number on the plane).
-    fn inside(&self, ring: &LineString<f64>) -> bool {
-        let mut inside = false;
-        for w in ring.0.windows(2) {
-            let (ax, ay) = self.xy(w[0]);
-            let (bx, by) = self.xy(w[1]);
-            if (ay > 0.0) != (by > 0.0) && 0.0 < ax + (bx - ax) * (0.0 - ay) / (by - ay) {
-                inside = !inside;
-            }
-        }
-        inside
+        (best, odd)
     }
 
     fn polygon2(&self, p: &Polygon<f64>) -> f64 {
-        let mut d = self.line2(p.exterior());
+        let (mut d, inside) = self.scan(p.exterior());
+        let mut in_hole = false;
         for r in p.interiors() {
-            d = d.min(self.line2(r));
+            let (dr, odd) = self.scan(r);
+            d = d.min(dr);
+            in_hole |= odd;
         }
-        if d > 0.0 && self.inside(p.exterior()) && !p.interiors().iter().any(|r| self.inside(r)) {
-            return 0.0;
+        if inside && !in_hole {
+            0.0
+        } else {
+            d
         }
-        d
     }
 
     fn geometry(&self, g: &Geometry) -> f64 {
@@ -655,8 +758,8 @@ impl Plane {
                 m.min(x * x + y * y)
             }),
             Geometry::Line(l) => self.seg2(l.start, l.end),
-            Geometry::LineString(l) => self.line2(l),
-            Geometry::MultiLineString(ml) => ml.0.iter().fold(f64::INFINITY, |m, l| m.min(self.line2(l))),
+            Geometry::LineString(l) => self.scan(l).0,
+            Geometry::MultiLineString(ml) => ml.0.iter().fold(f64::INFINITY, |m, l| m.min(self.scan(l).0)),
             Geometry::Polygon(p) => self.polygon2(p),
             Geometry::MultiPolygon(mp) => mp.0.iter().fold(f64::INFINITY, |m, p| m.min(self.polygon2(p))),
             Geometry::Rect(r) => self.polygon2(&r.to_polygon()),
@@ -862,11 +965,32 @@ mod tests {
             (-0.5, 3, "-0.5"),
             (836694.0500001, 3, "836694.05"),
             (f64::NAN, 3, "null"),
+            (0.000_000_5, 7, "0.0000005"),
+            (-114.05, 7, "-114.05"),
+            (22.1000001, 7, "22.1000001"),
+            (12345.6789, 0, "12346"),
+            (0.1, 20, "0.1"),
+            (-9.99999999, 7, "-10"),
         ];
         for (v, d, want) in cases {
             let mut s = String::new();
             write_number(v, d, &mut s);
             assert_eq!(s, want, "{v}");
+        }
+        // The fast path and the standard formatter agree on ordinary coordinates.
+        let mut seed: u64 = 7;
+        for _ in 0..10_000 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let v = ((seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 400.0;
+            let mut fast = String::new();
+            write_number(v, 7, &mut fast);
+            let slow = format!("{v:.7}");
+            let slow = slow.trim_end_matches('0').trim_end_matches('.');
+            let slow = if slow == "-0" { "0" } else { slow };
+            assert!(
+                fast == slow || (fast.parse::<f64>().unwrap() - v).abs() <= 0.5e-7 + 1e-12,
+                "{v}: {fast} {slow}"
+            );
         }
     }
 
@@ -953,5 +1077,63 @@ mod tests {
         assert!((d - 103.2).abs() < 1.0, "{d}");
         let empty = Geometry::MultiPoint(MultiPoint(Vec::new()));
         assert_eq!(distance_m(114.0, 22.0, &empty), f64::INFINITY);
+    }
+}
+
+#[cfg(test)]
+mod degenerate_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Valid-by-structure but odd geometries must not panic in any predicate or in distance.
+    #[test]
+    fn odd_geometries_never_panic() {
+        let raw = [
+            json!({"type":"Polygon","coordinates":[[[1,1],[1,1],[1,1],[1,1]]]}),
+            json!({"type":"Polygon","coordinates":[[[0,0],[2,2],[2,0],[0,2],[0,0]]]}),
+            json!({"type":"Polygon","coordinates":[[[0,0],[1,0],[2,0],[0,0]]]}),
+            json!({"type":"LineString","coordinates":[[1,1],[1,1]]}),
+            json!({"type":"MultiPolygon","coordinates":[
+                [[[0,0],[2,0],[2,2],[0,2],[0,0]]],[[[1,1],[3,1],[3,3],[1,3],[1,1]]]]}),
+            json!({"type":"GeometryCollection","geometries":[
+                {"type":"Point","coordinates":[1,1]},
+                {"type":"Polygon","coordinates":[[[0,0],[2,0],[2,2],[0,2],[0,0]]]},
+                {"type":"Polygon","coordinates":[[[1,1],[3,1],[3,3],[1,3],[1,1]]]},
+                {"type":"LineString","coordinates":[[0,0],[5,5]]}]}),
+            json!({"type":"GeometryCollection","geometries":[]}),
+            json!({"type":"MultiPoint","coordinates":[[1,1],[1,1]]}),
+            json!({"type":"Point","coordinates":[1,1]}),
+            json!({"type":"Polygon","coordinates":[[[0,0],[4,0],[4,4],[0,4],[0,0]],[[0,0],[1,0],[1,1],[0,0]]]}),
+        ];
+        let geoms: Vec<Geometry> = raw.iter().map(|v| parse_geojson(v).unwrap()).collect();
+        let mut trues = 0;
+        for a in &geoms {
+            for b in &geoms {
+                for op in SpatialOp::ALL {
+                    trues += usize::from(relate(a, b, op));
+                }
+                let _ = distance_m(1.0, 1.0, b);
+            }
+        }
+        assert!(trues > 0);
+        // A collection of overlapping parts still answers sensibly.
+        let gc = &geoms[5];
+        let pt = Geometry::Point(Point::new(2.5, 2.5));
+        assert!(relate(gc, &pt, SpatialOp::Intersects));
+        assert!(relate(&pt, gc, SpatialOp::Within));
+        assert_eq!(distance_m(2.5, 2.5, gc), 0.0);
+        // The topology graph cannot be built for a collection of overlapping polygons: an error
+        // from try_relate, false from relate.
+        let square = &geoms[4];
+        let err = try_relate(gc, square, SpatialOp::Touches).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("S_TOUCHES"), "{err}");
+        assert!(!relate(gc, square, SpatialOp::Touches));
+        assert_eq!(try_relate(&pt, square, SpatialOp::Touches), Ok(false));
+        assert!(validate(&geoms[1])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+            .contains("self-intersection"));
+        assert!(validate(&geoms[8]).is_ok());
     }
 }
