@@ -224,6 +224,22 @@ fn keys_and_values_are_written_once() {
 }
 
 #[test]
+fn a_key_is_written_once_per_feature() {
+    let t = central();
+    let mut b = builder(t);
+    let props = [("a", PropValue::from(1i64)), ("b", 2i64.into()), ("a", 3i64.into())];
+    assert!(b.layer("l").add(&pt(t, 5.0, 5.0).into(), None, props));
+    assert!(b.layer("l").add(&pt(t, 6.0, 6.0).into(), None, [("a", PropValue::from(4i64))]));
+    let layers = decode::tile(&b.finish());
+    let l = &layers[0];
+    assert_eq!(
+        decode::properties(l, &l.features[0]),
+        vec![("a".into(), Value::Sint(1)), ("b".into(), Value::Sint(2))]
+    );
+    assert_eq!(decode::properties(l, &l.features[1]), vec![("a".into(), Value::Sint(4))]);
+}
+
+#[test]
 fn a_collection_becomes_one_feature_per_kind() {
     let t = central();
     let mut b = builder(t);
