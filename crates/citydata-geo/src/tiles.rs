@@ -22,6 +22,12 @@
 //! Multi-geometries become one feature; a geometry collection becomes one feature per geometry type
 //! it holds (points, lines, polygons), all with its id and properties.
 //!
+//! Not promised: polygons valid in the OGC sense. Sutherland-Hodgman joins the parts of a concave
+//! polygon that leave and re-enter the tile with edges along the buffer's edge (outside the visible
+//! tile), and rounding to the grid can make a vertex that nearly touches another edge cross it.
+//! Map renderers draw such polygons correctly; GEOS-based readers may complain (GDAL's MVT driver
+//! then keeps the feature unclipped). Nothing wraps across the antimeridian.
+//!
 //! **Invariants:** the encoding is written here by hand (no protobuf crate); every command count and
 //! coordinate fits the specification's 29-bit command count and 32-bit zigzag parameters because
 //! coordinates are clipped to the buffered tile first; a layer holds each key and each value once.

@@ -213,7 +213,7 @@ impl Commands<'_> {
 }
 
 /// What is left of one input feature, per geometry type, on the tile grid.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Parts {
     points: Vec<IPt>,
     lines: Vec<Vec<IPt>>,
@@ -246,6 +246,10 @@ pub struct LayerBuilder {
     scratch: Scratch,
     commands: Vec<u32>,
     tags: Vec<u32>,
+    /// Per key, the mark of the last feature that used it (to leave out repeated keys).
+    key_marks: Vec<u32>,
+    feature_mark: u32,
+    parts: Parts,
     feature: Vec<u8>,
 }
 
@@ -264,6 +268,9 @@ impl LayerBuilder {
             scratch: Scratch::default(),
             commands: Vec::new(),
             tags: Vec::new(),
+            key_marks: Vec::new(),
+            feature_mark: 0,
+            parts: Parts::default(),
             feature: Vec::new(),
         }
     }
@@ -284,7 +291,7 @@ impl LayerBuilder {
     }
 
     /// Adds one feature: `geometry` in WGS 84 (x longitude, y latitude), an optional `id`, and its
-    /// properties (a key given twice is written twice; callers pass each key once). Returns whether
+    /// properties (a key given again is left out). Returns whether
     /// anything of it reached the tile; nothing is written when the whole geometry falls outside
     /// the buffered tile or vanishes at this zoom level.
     pub fn add<'k>(
@@ -293,18 +300,43 @@ impl LayerBuilder {
         id: Option<u64>,
         properties: impl IntoIterator<Item = (&'k str, PropValue)>,
     ) -> bool {
-        let mut parts = Parts::default();
+        let mut parts = std::mem::take(&mut self.parts);
+        parts.points.clear();
+        parts.lines.clear();
+        parts.rings.clear();
         self.collect(geometry, &mut parts, 0);
-        if parts.points.is_empty() && parts.lines.is_empty() && parts.rings.is_empty() {
-            return false;
+        let written = !(parts.points.is_empty() && parts.lines.is_empty() && parts.rings.is_empty());
+        if written {
+            self.tags(properties);
+            self.write_parts(&parts, id);
         }
+        self.parts = parts;
+        written
+    }
+
+    /// The feature's tags from its properties; a key given again is left out (the specification
+    /// allows each key once per feature).
+    fn tags<'k>(&mut self, properties: impl IntoIterator<Item = (&'k str, PropValue)>) {
         self.tags.clear();
+        self.feature_mark = self.feature_mark.wrapping_add(1);
+        if self.feature_mark == 0 {
+            self.key_marks.fill(0);
+            self.feature_mark = 1;
+        }
         for (key, value) in properties {
             let k = self.key(key);
+            let mark = &mut self.key_marks[k as usize];
+            if *mark == self.feature_mark {
+                continue;
+            }
+            *mark = self.feature_mark;
             let v = self.value(value);
             self.tags.push(k);
             self.tags.push(v);
         }
+    }
+
+    fn write_parts(&mut self, parts: &Parts, id: Option<u64>) {
         if !parts.points.is_empty() {
             self.commands.clear();
             self.commands.push(command(MOVE_TO, parts.points.len()));
@@ -330,7 +362,6 @@ impl LayerBuilder {
             }
             self.write_feature(id, POLYGON);
         }
-        true
     }
 
     fn key(&mut self, key: &str) -> u32 {
@@ -339,6 +370,7 @@ impl LayerBuilder {
         }
         let i = self.keys.len() as u32;
         self.keys.push(key.to_owned());
+        self.key_marks.push(0);
         self.key_index.insert(key.to_owned(), i);
         i
     }

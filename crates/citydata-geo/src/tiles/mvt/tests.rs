@@ -224,6 +224,22 @@ fn keys_and_values_are_written_once() {
 }
 
 #[test]
+fn a_key_is_written_once_per_feature() {
+    let t = central();
+    let mut b = builder(t);
+    let props = [("a", PropValue::from(1i64)), ("b", 2i64.into()), ("a", 3i64.into())];
+    assert!(b.layer("l").add(&pt(t, 5.0, 5.0).into(), None, props));
+    assert!(b.layer("l").add(&pt(t, 6.0, 6.0).into(), None, [("a", PropValue::from(4i64))]));
+    let layers = decode::tile(&b.finish());
+    let l = &layers[0];
+    assert_eq!(
+        decode::properties(l, &l.features[0]),
+        vec![("a".into(), Value::Sint(1)), ("b".into(), Value::Sint(2))]
+    );
+    assert_eq!(decode::properties(l, &l.features[1]), vec![("a".into(), Value::Sint(4))]);
+}
+
+#[test]
 fn a_collection_becomes_one_feature_per_kind() {
     let t = central();
     let mut b = builder(t);
@@ -441,4 +457,85 @@ fn timings_over_hong_kong() {
         percentile(&times, 0.5),
         times[times.len() - 1]
     );
+}
+
+/// Random geometries of every kind, around random tiles at every zoom level, with several extents:
+/// whatever goes in, what comes out obeys the specification (checked by the decoder and here).
+#[test]
+fn random_geometries_give_valid_tiles() {
+    let mut rng = Rng(7);
+    let mut kinds = [0usize; 4];
+    for round in 0..300 {
+        let z = (rng.next() * 23.0) as u32;
+        let n = 1u32 << z;
+        let t = TileId::new(
+            z,
+            ((rng.next() * f64::from(n)) as u32).min(n - 1),
+            ((rng.next() * f64::from(n)) as u32).min(n - 1),
+        )
+        .unwrap();
+        let extent = [256u32, 512, 4096][round % 3];
+        let buffer = [0u32, 8, 64][round % 3];
+        let mut b = TileBuilder::new(t, extent, buffer).unwrap().with_tolerance([0.0, 0.25, 2.0][round % 3]);
+        let [x0, y0, x1, y1] = t.bounds_mercator();
+        // A position a random fraction across the tile, from -1 (a tile to the west) to 2.
+        let mut at = |spread: f64| {
+            let (fx, fy) = (rng.next() * spread * 3.0 - spread, rng.next() * spread * 3.0 - spread);
+            let (mx, my) = (x0 + fx * (x1 - x0), y1 - fy * (y1 - y0));
+            ((mx / R).to_degrees(), (my / R).sinh().atan().to_degrees())
+        };
+        let mut geoms: Vec<Geometry<f64>> = Vec::new();
+        for _ in 0..20 {
+            let mut path =
+                |len: usize, spread: f64| -> Vec<(f64, f64)> { (0..len).map(|_| at(spread)).collect() };
+            geoms.push(Point::from(path(1, 1.0)[0]).into());
+            geoms.push(LineString::from(path(2 + round % 7, 1.0)).into());
+            let outer = LineString::from(path(3 + round % 9, 1.0));
+            let holes = vec![LineString::from(path(3 + round % 5, 0.5))];
+            geoms.push(Polygon::new(outer, holes).into());
+            geoms.push(Geometry::GeometryCollection(GeometryCollection(vec![
+                MultiPoint(vec![Point::from(path(1, 1.0)[0]), Point::from(path(1, 1.0)[0])]).into(),
+                LineString::from(path(4, 1.0)).into(),
+            ])));
+        }
+        for (i, g) in geoms.iter().enumerate() {
+            b.layer("random").add(g, Some(i as u64), [("i", PropValue::from(i as u64))]);
+        }
+        let layers = decode::tile(&b.finish());
+        let (lo, hi) = (-(buffer as i32), (extent + buffer) as i32);
+        for l in &layers {
+            assert_eq!((l.version, l.extent), (2, u64::from(extent)));
+            for f in &l.features {
+                let paths = decode::geometry(&f.geometry);
+                assert!(!paths.is_empty(), "{t}: a feature without geometry");
+                for p in &paths {
+                    assert!(
+                        p.points.iter().all(|q| (lo..=hi).contains(&q[0]) && (lo..=hi).contains(&q[1])),
+                        "{t}: {p:?} outside {lo}..={hi}"
+                    );
+                    if f.kind != 1 {
+                        assert!(p.points.windows(2).all(|w| w[0] != w[1]), "{t}: repeated point in {p:?}");
+                    }
+                }
+                kinds[f.kind.min(3) as usize] += 1;
+                match f.kind {
+                    1 => assert!(paths.iter().all(|p| p.points.len() == 1 && !p.closed)),
+                    2 => assert!(paths.iter().all(|p| p.points.len() >= 2 && !p.closed), "{t}: {paths:?}"),
+                    3 => {
+                        assert!(
+                            paths.iter().all(|p| p.closed && p.points.len() >= 3 && area2(&p.points) != 0),
+                            "{t}: {paths:?}"
+                        );
+                        assert!(
+                            area2(&paths[0].points) > 0,
+                            "{t}: first ring must be an exterior: {paths:?}"
+                        );
+                    }
+                    k => panic!("{t}: geometry type {k}"),
+                }
+            }
+        }
+    }
+    assert!(kinds[1..].iter().all(|&k| k > 500), "every kind of feature was tried: {kinds:?}");
+    println!("features written by kind (points, lines, polygons): {:?}", &kinds[1..]);
 }
