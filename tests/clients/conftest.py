@@ -6,6 +6,7 @@ The binary is $CITYDATA_BIN, else target/debug/citydata (scripts/test builds it 
 
 import os
 import pathlib
+import shutil
 import subprocess
 import tempfile
 
@@ -59,10 +60,24 @@ class Server:
             self.proc.wait()
 
 
-@pytest.fixture(scope="module")
-def server():
-    """A server on the demo database, for the tests of one module."""
+@pytest.fixture(scope="session")
+def demo_db():
+    """A database holding the built-in demo, made once per session by a real `citydata serve` (the
+    demo loads when it starts on a new database) and stopped cleanly; modules get copies."""
     with tempfile.TemporaryDirectory() as folder:
+        s = Server(folder)
+        s.stop()
+        yield s.db
+
+
+@pytest.fixture(scope="module")
+def server(demo_db):
+    """A server on a copy of the demo database, for the tests of one module."""
+    with tempfile.TemporaryDirectory() as folder:
+        for suffix in ("", "-wal"):
+            src = pathlib.Path(str(demo_db) + suffix)
+            if src.exists():
+                shutil.copyfile(src, pathlib.Path(folder) / ("citydata.db" + suffix))
         s = Server(folder)
         try:
             yield s
