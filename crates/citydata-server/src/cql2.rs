@@ -1974,3 +1974,145 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod end_to_end {
+    //! CQL2 text through the store to rows of a real SQLite table.
+
+    use citydata_model::{Field, FieldType as F, LangText, Schema, Slug, Value};
+    use citydata_store::{NewVersion, RowBuffer, RowQuery, Store};
+
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let columns = [
+            ("name", F::String),
+            ("地區", F::String),
+            ("population", F::Integer),
+            ("area", F::Number),
+            ("opened", F::Date),
+            ("updated", F::Datetime),
+            ("ok", F::Boolean),
+        ];
+        let schema = Schema::new(columns.iter().map(|(n, t)| Field::new(*n, *t)).collect());
+        let t = |s: &str| Value::Text(s.to_owned().into());
+        let rows = [
+            [
+                t("Central and Western"),
+                t("中西區"),
+                Value::Int(243_000),
+                Value::Real(12.55),
+                t("2001-05-01"),
+                t("2024-01-01T08:00:00"),
+                Value::Int(1),
+            ],
+            [
+                t("Wan Chai"),
+                t("灣仔區"),
+                Value::Int(166_000),
+                Value::Real(10.64),
+                t("2003-02-10"),
+                t("2024-01-02T09:30:00"),
+                Value::Int(0),
+            ],
+            [
+                t("Eastern"),
+                t("東區"),
+                Value::Null,
+                Value::Real(18.56),
+                Value::Null,
+                t("2024-01-03T10:00:00"),
+                Value::Int(1),
+            ],
+            [
+                t("Kowloon City"),
+                t("九龍城區"),
+                Value::Int(410_000),
+                Value::Real(10.02),
+                t("2005-03-15"),
+                t("2024-01-04T11:15:00"),
+                Value::Int(0),
+            ],
+        ];
+        let slug = Slug::parse("districts").unwrap();
+        let mut tx = store.begin_publish(&slug, None, "test").unwrap();
+        let bytes = b"districts".to_vec();
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        let nv = NewVersion {
+            resource: "districts",
+            title: LangText::en("districts"),
+            description: LangText::default(),
+            sha256: &sha,
+            filename: "d.csv",
+            format: "csv",
+            media_type: "text/csv",
+            encoding: "utf-8",
+            schema: &schema,
+            skipped: Vec::new(),
+        };
+        let mut loader = tx.add_version(&nv, &mut std::io::Cursor::new(bytes)).unwrap();
+        for r in &rows {
+            loader.insert(r).unwrap();
+        }
+        loader.finish().unwrap();
+        tx.commit().unwrap();
+        let id = store.dataset("districts").unwrap().unwrap().resources[0].id.clone();
+        (dir, store, id)
+    }
+
+    fn names(store: &Store, id: &str, lang: FilterLang, filter: &str) -> Result<Vec<String>, String> {
+        let cond = parse(lang, filter, &identity).map_err(|e| e.to_string())?;
+        let mut buf = RowBuffer::default();
+        let q = RowQuery { cond: Some(cond), fields: Some(vec!["name".into()]), ..RowQuery::default() };
+        store.query_rows(id, &q, &mut buf).map_err(|e| e.to_string())?;
+        Ok(buf
+            .rows
+            .into_iter()
+            .map(|r| match &r[0] {
+                Value::Text(t) => t.to_string(),
+                other => format!("{other:?}"),
+            })
+            .collect())
+    }
+
+    #[test]
+    fn filters_select_rows() {
+        let (_d, store, id) = store();
+        let all = ["Central and Western", "Wan Chai", "Eastern", "Kowloon City"];
+        let pick = |ix: &[usize]| -> Vec<String> { ix.iter().map(|i| all[*i].to_owned()).collect() };
+        for (filter, want) in [
+            ("population > 200000", pick(&[0, 3])),
+            ("population < 200000 OR population IS NULL", pick(&[1, 2])),
+            ("NOT population > 200000", pick(&[1])),
+            ("\"地區\" LIKE '%龍%'", pick(&[3])),
+            ("CASEI(name) LIKE casei('%WAN%')", pick(&[1])),
+            ("name IN ('Eastern', 'Nowhere')", pick(&[2])),
+            ("area BETWEEN 10 AND 12.55 AND ok = FALSE", pick(&[1, 3])),
+            ("opened < DATE('2003-01-01')", pick(&[0])),
+            ("T_AFTER(updated, TIMESTAMP('2024-01-02T09:30:00Z'))", pick(&[2, 3])),
+            ("T_DURING(opened, INTERVAL('2002-01-01', '..'))", pick(&[1, 3])),
+            ("population / area > 30000", pick(&[3])),
+            ("TRUE", pick(&[0, 1, 2, 3])),
+        ] {
+            assert_eq!(names(&store, &id, FilterLang::Text, filter), Ok(want), "{filter}");
+        }
+        assert_eq!(
+            names(
+                &store,
+                &id,
+                FilterLang::Json,
+                r#"{"op":"and","args":[{"op":">","args":[{"property":"area"},11]},{"op":"isNull","args":[{"property":"opened"}]}]}"#
+            ),
+            Ok(pick(&[2]))
+        );
+        for (filter, want) in [
+            ("nope = 1", "unknown property \"nope\"; the properties are \"_id\", \"name\", \"地區\", \"population\", \"area\", \"opened\", \"updated\", \"ok\""),
+            ("population = 'many'", "the property \"population\" holds numbers; the string 'many' is not one of them; write the number without quotes"),
+            ("S_INTERSECTS(geometry, POINT(114 22))", "S_INTERSECTS: this resource has no geometry"),
+        ] {
+            assert_eq!(names(&store, &id, FilterLang::Text, filter), Err(want.to_owned()), "{filter}");
+        }
+    }
+}
