@@ -1518,7 +1518,8 @@ impl JsonParser<'_> {
                 )),
             };
         }
-        if let Some(b) = m.get("bbox") {
+        // A GeoJSON geometry may carry its own "bbox" member: "type" decides.
+        if let (None, Some(b)) = (m.get("type"), m.get("bbox")) {
             let Json::Array(values) = b else {
                 return Err(jerr(&format!("{path}.bbox"), "expected an array of 4 or 6 numbers"));
             };
@@ -1710,6 +1711,7 @@ mod tests {
             ("S_OVERLAPS(geometry, MULTILINESTRING((114 22, 115 23), (1 2, 3 4)))", r#"{"op":"s_overlaps","args":[{"property":"geometry"},{"type":"MultiLineString","coordinates":[[[114,22],[115,23]],[[1,2],[3,4]]]}]}"#),
             ("S_EQUALS(geometry, MULTIPOLYGON(((0 0, 1 0, 1 1, 0 0)), ((2 2, 3 2, 3 3, 2 2), (2.1 2.1, 2.2 2.1, 2.2 2.2, 2.1 2.1))))", r#"{"op":"s_equals","args":[{"property":"geometry"},{"type":"MultiPolygon","coordinates":[[[[0,0],[1,0],[1,1],[0,0]]],[[[2,2],[3,2],[3,3],[2,2]],[[2.1,2.1],[2.2,2.1],[2.2,2.2],[2.1,2.1]]]]}]}"#),
             ("S_INTERSECTS(geometry, GEOMETRYCOLLECTION(POINT(1 2), LINESTRING(3 4, 5 6)))", r#"{"op":"s_intersects","args":[{"property":"geometry"},{"type":"GeometryCollection","geometries":[{"type":"Point","coordinates":[1,2]},{"type":"LineString","coordinates":[[3,4],[5,6]]}]}]}"#),
+            ("S_INTERSECTS(geometry, POINT(114 22))", r#"{"op":"s_intersects","args":[{"property":"geometry"},{"type":"Point","coordinates":[114,22],"bbox":[0,0,1,1]}]}"#),
             ("S_INTERSECTS(geometry, POINT Z(114 22 30))", r#"{"op":"s_intersects","args":[{"property":"geometry"},{"type":"Point","coordinates":[114,22,30]}]}"#),
         ] {
             let (a, b) = (text(t), json(j));
