@@ -2079,6 +2079,110 @@ mod end_to_end {
             .collect())
     }
 
+    /// Whatever parses becomes SQL that SQLite accepts, or a clear error: never a database error.
+    #[test]
+    fn parsed_filters_always_make_valid_sql() {
+        use proptest::prelude::{prop_oneof, Just};
+        use proptest::sample::select;
+        use proptest::strategy::Strategy;
+        let (_d, store, id) = store();
+        let value = || {
+            select(vec![
+                "name",
+                "population",
+                "area",
+                "opened",
+                "updated",
+                "ok",
+                "\"地區\"",
+                "_id",
+                "'Wan Chai'",
+                "'%a_\\%'",
+                "1",
+                "-2.5",
+                "TRUE",
+                "DATE('2003-01-01')",
+                "TIMESTAMP('2024-01-02T00:00:00Z')",
+                "'2024-01-01'",
+                "'10:00'",
+                "CASEI(name)",
+                "CASEI('X%')",
+                "(area * 2)",
+                "(population / area)",
+                "(1 + ok)",
+            ])
+        };
+        let instant = || {
+            select(vec![
+                "opened",
+                "updated",
+                "name",
+                "DATE('2002-01-01')",
+                "TIMESTAMP('2024-01-02T10:00:00Z')",
+                "INTERVAL('2002-01-01', '..')",
+                "INTERVAL('..', '2024-01-03T00:00:00Z')",
+                "INTERVAL(opened, updated)",
+            ])
+        };
+        let cmp = select(vec!["=", "<>", "<", "<=", ">", ">="]);
+        let temporal = select(vec![
+            "T_AFTER",
+            "T_BEFORE",
+            "T_CONTAINS",
+            "T_DISJOINT",
+            "T_DURING",
+            "T_EQUALS",
+            "T_FINISHEDBY",
+            "T_FINISHES",
+            "T_INTERSECTS",
+            "T_MEETS",
+            "T_METBY",
+            "T_OVERLAPPEDBY",
+            "T_OVERLAPS",
+            "T_STARTEDBY",
+            "T_STARTS",
+        ]);
+        let leaf = prop_oneof![
+            (value(), cmp, value()).prop_map(|(a, o, b)| format!("{a} {o} {b}")),
+            (value(), select(vec!["", "NOT "]), value()).prop_map(|(a, n, b)| format!("{a} {n}LIKE {b}")),
+            (value(), value(), value()).prop_map(|(a, b, c)| format!("{a} BETWEEN {b} AND {c}")),
+            (value(), value(), value()).prop_map(|(a, b, c)| format!("{a} NOT IN ({b}, {c})")),
+            (value(), select(vec!["", "NOT "])).prop_map(|(a, n)| format!("{a} IS {n}NULL")),
+            (temporal, instant(), instant()).prop_map(|(f, a, b)| format!("{f}({a}, {b})")),
+            Just("FALSE".to_owned()),
+        ];
+        let filters = leaf.prop_recursive(4, 24, 3, |inner| {
+            prop_oneof![
+                (inner.clone(), select(vec!["AND", "OR"]), inner.clone())
+                    .prop_map(|(a, o, b)| format!("{a} {o} {b}")),
+                inner.clone().prop_map(|a| format!("NOT ({a})")),
+                inner.prop_map(|a| format!("({a})")),
+            ]
+        });
+        let config = proptest::test_runner::Config { cases: 1500, ..Default::default() };
+        let mut runner = proptest::test_runner::TestRunner::new(config);
+        let ran = std::cell::Cell::new(0u32);
+        runner
+            .run(&filters, |filter| {
+                let cond = parse_text(&filter, &identity);
+                proptest::prop_assert!(cond.is_ok(), "{filter}: {cond:?}");
+                let q = RowQuery {
+                    cond: cond.ok(),
+                    total: Some(10),
+                    facets: vec!["ok".into()],
+                    ..RowQuery::default()
+                };
+                match store.query_rows(&id, &q, &mut RowBuffer::default()) {
+                    Ok(_) => ran.set(ran.get() + 1),
+                    Err(citydata_store::StoreError::Invalid(_)) => {}
+                    Err(e) => proptest::prop_assert!(false, "{filter}: {e}"),
+                }
+                Ok(())
+            })
+            .unwrap();
+        // Many filters mix types (an error each); enough of them must run.
+        assert!(ran.get() > 100, "only {} of the filters ran", ran.get());
+    }
     #[test]
     fn filters_select_rows() {
         let (_d, store, id) = store();
