@@ -3,14 +3,14 @@
 //!
 //! Supported: comparisons (`= <> < <= > >=`), `AND`/`OR`/`NOT` with the usual precedence and
 //! parentheses, `[NOT] LIKE` (`%`, `_`, `\` escapes), `[NOT] BETWEEN`, `[NOT] IN (...)`,
-//! `IS [NOT] NULL`, `CASEI`/`ACCENTI`, arithmetic (`+ - * /`), boolean, string (`''` escapes a
+//! `IS [NOT] NULL`, `CASEI`/`ACCENTI`, arithmetic (`+ - * / % div ^`), boolean, string (`''` escapes a
 //! quote), number, `DATE('...')`, `TIMESTAMP('...')` and `INTERVAL(..., ...)` literals, the spatial
 //! functions `S_INTERSECTS`, `S_DISJOINT`, `S_WITHIN`, `S_CONTAINS`, `S_TOUCHES`, `S_CROSSES`,
 //! `S_OVERLAPS`, `S_EQUALS` with WKT (`POINT`, `LINESTRING`, `POLYGON`, `MULTI*`,
 //! `GEOMETRYCOLLECTION`, optionally `Z`), `BBOX(...)` or GeoJSON geometries, and every `T_` temporal
 //! function. Property names are plain identifiers or double-quoted (`"地區 名稱"`, `""` escapes a
 //! quote). Keywords and function names are case-insensitive. Not supported: array functions (`A_`),
-//! `%` and `div`, custom functions; each is a clear error.
+//! custom functions; each is a clear error.
 //!
 //! Geometry literals are in the filter's CRS; the caller passes `to_wgs84`, which maps each `(x, y)`
 //! in that CRS to WGS 84 `(longitude, latitude)` ([`filter_crs`] gives it for CRS84 and EPSG:4326).
@@ -359,6 +359,9 @@ fn arith_op(s: &str) -> Option<ArithOp> {
         "-" => ArithOp::Sub,
         "*" => ArithOp::Mul,
         "/" => ArithOp::Div,
+        "%" => ArithOp::Mod,
+        "div" => ArithOp::IntDiv,
+        "^" => ArithOp::Pow,
         _ => return None,
     })
 }
@@ -542,6 +545,7 @@ fn tokenize(input: &str) -> Result<Vec<Token>, Cql2Error> {
                         '*' => "*",
                         '/' => "/",
                         '%' => "%",
+                        '^' => "^",
                         other => {
                             return Err(syntax(at, format!("unexpected character {other:?}")));
                         }
@@ -804,24 +808,37 @@ impl Parser<'_> {
 
     fn multiplicative(&mut self) -> Result<Expr, Cql2Error> {
         let at = self.peek_at();
-        let mut left = self.unary()?;
+        let mut left = self.power()?;
         loop {
             let s = match self.peek().clone() {
-                Tok::Sym(s @ ("*" | "/")) => s,
-                Tok::Sym("%") => return Err(syntax(self.peek_at(), "the operator % is not supported")),
-                t if t.is_word("div") => {
-                    return Err(syntax(self.peek_at(), "the operator div is not supported"))
-                }
+                Tok::Sym(s @ ("*" | "/" | "%")) => s,
+                t if t.is_word("div") => "div",
                 _ => break,
             };
             self.pos += 1;
             let l = self.value(left, at)?;
             let r_at = self.peek_at();
-            let r = self.unary()?;
+            let r = self.power()?;
             let r = self.value(r, r_at)?;
             left = Expr::Value(arith(l, s, r));
         }
         Ok(left)
+    }
+
+    /// `a ^ b`, right-associative.
+    fn power(&mut self) -> Result<Expr, Cql2Error> {
+        let at = self.peek_at();
+        let base = self.unary()?;
+        if !self.eat_sym("^") {
+            return Ok(base);
+        }
+        let l = self.value(base, at)?;
+        self.enter()?;
+        let r_at = self.peek_at();
+        let r = self.power()?;
+        self.leave();
+        let r = self.value(r, r_at)?;
+        Ok(Expr::Value(arith(l, "^", r)))
     }
 
     fn unary(&mut self) -> Result<Expr, Cql2Error> {
@@ -1433,10 +1450,6 @@ impl JsonParser<'_> {
                                 right: Box::new(self.value(&a[1], &arg(1), depth + 1)?),
                             })
                         }
-                        "%" | "div" | "^" => Err(jerr(
-                            &format!("{path}.op"),
-                            format!("the operator \"{op}\" is not supported"),
-                        )),
                         _ => Err(jerr(
                             &format!("{path}.op"),
                             format!("expected a value; \"{op}\" is not a function that gives one"),
@@ -1702,6 +1715,8 @@ mod tests {
             ("t_during(opened, INTERVAL('2020-01-01', '..'))", r#"{"op":"t_during","args":[{"property":"opened"},{"interval":["2020-01-01",".."]}]}"#),
             ("T_INTERSECTS(INTERVAL(a, b), INTERVAL(DATE('2020-01-01'), '2021-01-01T00:00:00Z'))", r#"{"op":"t_intersects","args":[{"interval":[{"property":"a"},{"property":"b"}]},{"interval":[{"date":"2020-01-01"},"2021-01-01T00:00:00Z"]}]}"#),
             ("pop / area > 1000 + 1", r#"{"op":">","args":[{"op":"/","args":[{"property":"pop"},{"property":"area"}]},{"op":"+","args":[1000,1]}]}"#),
+            ("a % 2 = b div 3", r#"{"op":"=","args":[{"op":"%","args":[{"property":"a"},2]},{"op":"div","args":[{"property":"b"},3]}]}"#),
+            ("2 * a ^ 3 ^ 2 = 1", r#"{"op":"=","args":[{"op":"*","args":[2,{"op":"^","args":[{"property":"a"},{"op":"^","args":[3,2]}]}]},1]}"#),
             ("S_INTERSECTS(geometry, POINT(114.1 22.3))", r#"{"op":"s_intersects","args":[{"property":"geometry"},{"type":"Point","coordinates":[114.1,22.3]}]}"#),
             ("s_within(geometry, BBOX(114, 22, 115, 23))", r#"{"op":"s_within","args":[{"property":"geometry"},{"bbox":[114,22,115,23]}]}"#),
             ("S_CONTAINS(POLYGON((114 22, 115 22, 115 23, 114 22)), geometry)", r#"{"op":"s_within","args":[{"property":"geometry"},{"type":"Polygon","coordinates":[[[114,22],[115,22],[115,23],[114,22]]]}]}"#),
@@ -1829,7 +1844,7 @@ mod tests {
             ("POINT(1 2) = a", "CQL2 syntax error at character 1: a POINT geometry can only be an argument of a spatial function such as S_INTERSECTS"),
             ("T_AFTER(a, 5)", "CQL2 syntax error at character 12: expected a property, DATE('...'), TIMESTAMP('...') or INTERVAL(...) in T_AFTER"),
             ("T_AFTER(a, INTERVAL('x', '..'))", "CQL2 syntax error at character 21: 'x' is not a timestamp (YYYY-MM-DDTHH:MM:SSZ)"),
-            ("a = 1 % 2", "CQL2 syntax error at character 7: the operator % is not supported"),
+            ("a = 1 % ", "CQL2 syntax error at character 9: expected a value or a condition, found end of text"),
             ("a = (b = 1)", "CQL2 syntax error at character 5: expected a value, found a condition"),
             ("a = 1 AND 5", "CQL2 syntax error at character 11: expected a condition, found a value; follow it with a comparison (=, <>, <, <=, >, >=), LIKE, BETWEEN, IN or IS NULL"),
             ("a = 1 ; DROP TABLE x", "CQL2 syntax error at character 7: unexpected character ';'"),
@@ -2110,6 +2125,9 @@ mod end_to_end {
                 "(area * 2)",
                 "(population / area)",
                 "(1 + ok)",
+                "(area ^ 2)",
+                "(population % 7)",
+                "(area div 2)",
             ])
         };
         let instant = || {

@@ -661,6 +661,12 @@ pub enum ArithOp {
     Mul,
     /// `/` (a division by zero gives NULL)
     Div,
+    /// `%`: the remainder of the division of the operands truncated to integers (by zero: NULL)
+    Mod,
+    /// `div`: the quotient truncated toward zero (by zero: NULL)
+    IntDiv,
+    /// `^`: the power (the SQLite store takes whole exponents from 0 to 16)
+    Pow,
 }
 
 /// A spatial relation in [`Cond::Spatial`] (the DE-9IM predicates of Simple Features).
