@@ -121,8 +121,8 @@ fn swap(lat: f64, lon: f64) -> (f64, f64) {
 /// handle them first (the Hong Kong 1980 Grid, say) and pass its own map to the parsers.
 pub(crate) fn filter_crs(value: Option<&str>) -> Result<CrsMap, Cql2Error> {
     match value.map(str::trim) {
-        None | Some(CRS84) | Some("CRS84") | Some("OGC:CRS84") => Ok(identity),
-        Some(EPSG_4326) | Some("EPSG:4326") => Ok(swap),
+        None | Some(CRS84 | "CRS84" | "OGC:CRS84" | "[OGC:CRS84]") => Ok(identity),
+        Some(EPSG_4326 | "EPSG:4326" | "[EPSG:4326]") => Ok(swap),
         Some(other) => Err(Cql2Error::Parameter(format!(
             "the CRS {other:?} is not supported here; use {CRS84} or {EPSG_4326}"
         ))),
@@ -1807,6 +1807,7 @@ mod tests {
              http://www.opengis.net/def/crs/OGC/1.3/CRS84 or http://www.opengis.net/def/crs/EPSG/0/4326"
         );
         assert!(filter_crs(None).is_ok() && filter_crs(Some(CRS84)).is_ok());
+        assert_eq!(filter_crs(Some("[EPSG:4326]")).unwrap()(22.0, 114.0), (114.0, 22.0));
         assert_eq!(filter_crs(Some(CRS84)).unwrap()(1.0, 2.0), (1.0, 2.0));
     }
 
