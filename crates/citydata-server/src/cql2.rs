@@ -1664,6 +1664,52 @@ pub(crate) fn datetime_cond(param: &str, property: &str) -> Result<Cond, Cql2Err
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// Queryables
+
+/// The Queryables document (OGC API - Features Part 3) of a collection: a JSON Schema (2020-12)
+/// whose `$id` is `url`, with one property per queryable column and, when the collection has one,
+/// its geometry (`geometry` = its property name and format, such as `geometry-point` or
+/// `geometry-any`). `additionalProperties` is false: a filter naming anything else is rejected.
+/// Served as `application/schema+json`.
+pub(crate) fn queryables(
+    url: &str,
+    title: &str,
+    columns: &[(&str, citydata_model::FieldType)],
+    geometry: Option<(&str, &str)>,
+) -> Json {
+    use citydata_model::FieldType as F;
+    let mut props = serde_json::Map::new();
+    if let Some((name, format)) = geometry {
+        props.insert(name.to_owned(), serde_json::json!({ "title": name, "format": format }));
+    }
+    for (name, t) in columns {
+        let schema = match t {
+            F::Integer => serde_json::json!({ "type": "integer" }),
+            F::Number => serde_json::json!({ "type": "number" }),
+            F::Boolean => serde_json::json!({ "type": "boolean" }),
+            F::Date => serde_json::json!({ "type": "string", "format": "date" }),
+            F::Datetime => serde_json::json!({ "type": "string", "format": "date-time" }),
+            F::Time => serde_json::json!({ "type": "string", "format": "time" }),
+            F::String => serde_json::json!({ "type": "string" }),
+            F::Geometry => serde_json::json!({ "format": "geometry-any" }),
+        };
+        let mut schema = schema;
+        if let Json::Object(m) = &mut schema {
+            m.insert("title".into(), (*name).into());
+        }
+        props.insert((*name).to_owned(), schema);
+    }
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": url,
+        "type": "object",
+        "title": title,
+        "properties": props,
+        "additionalProperties": false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1962,6 +2008,27 @@ mod tests {
         assert_eq!(
             datetime_cond("yesterday", "d").unwrap_err().to_string(),
             "bad datetime \"yesterday\": 'yesterday' is not a timestamp (YYYY-MM-DDTHH:MM:SSZ); write a date, a timestamp or start/end"
+        );
+    }
+
+    #[test]
+    fn queryables_describe_each_column() {
+        use citydata_model::FieldType as F;
+        let q = queryables(
+            "http://h/ogc/collections/x/queryables",
+            "X",
+            &[
+                ("_id", F::Integer),
+                ("name", F::String),
+                ("opened", F::Date),
+                ("at", F::Datetime),
+                ("ok", F::Boolean),
+            ],
+            Some(("geometry", "geometry-point")),
+        );
+        assert_eq!(
+            q.to_string(),
+            r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"http://h/ogc/collections/x/queryables","type":"object","title":"X","properties":{"geometry":{"title":"geometry","format":"geometry-point"},"_id":{"type":"integer","title":"_id"},"name":{"type":"string","title":"name"},"opened":{"type":"string","format":"date","title":"opened"},"at":{"type":"string","format":"date-time","title":"at"},"ok":{"type":"boolean","title":"ok"}},"additionalProperties":false}"#
         );
     }
 
