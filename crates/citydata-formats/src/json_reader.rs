@@ -414,7 +414,8 @@ mod tests {
         let after = r#"{"type":"FeatureCollection","features":[{"type":"Feature","geometry":null,"properties":{}}],"crs":{"type":"name","properties":{"name":"EPSG:4326"}}}"#;
         assert_eq!(crs(after).unwrap().as_deref(), Some("EPSG:4326"));
         assert_eq!(crs(r#"{"type":"FeatureCollection","features":[]}"#).unwrap(), None);
-        let linked = r#"{"type":"FeatureCollection","crs":{"type":"link","properties":{"href":"x"}},"features":[]}"#;
+        let linked =
+            r#"{"type":"FeatureCollection","crs":{"type":"link","properties":{"href":"x"}},"features":[]}"#;
         assert!(crs(linked).unwrap_err().to_string().contains("must name a coordinate reference system"));
         assert!(crs("{").is_err());
     }

@@ -3,14 +3,14 @@
 //!
 //! Supported: comparisons (`= <> < <= > >=`), `AND`/`OR`/`NOT` with the usual precedence and
 //! parentheses, `[NOT] LIKE` (`%`, `_`, `\` escapes), `[NOT] BETWEEN`, `[NOT] IN (...)`,
-//! `IS [NOT] NULL`, `CASEI`/`ACCENTI`, arithmetic (`+ - * /`), boolean, string (`''` escapes a
+//! `IS [NOT] NULL`, `CASEI`/`ACCENTI`, arithmetic (`+ - * / % div ^`), boolean, string (`''` escapes a
 //! quote), number, `DATE('...')`, `TIMESTAMP('...')` and `INTERVAL(..., ...)` literals, the spatial
 //! functions `S_INTERSECTS`, `S_DISJOINT`, `S_WITHIN`, `S_CONTAINS`, `S_TOUCHES`, `S_CROSSES`,
 //! `S_OVERLAPS`, `S_EQUALS` with WKT (`POINT`, `LINESTRING`, `POLYGON`, `MULTI*`,
 //! `GEOMETRYCOLLECTION`, optionally `Z`), `BBOX(...)` or GeoJSON geometries, and every `T_` temporal
 //! function. Property names are plain identifiers or double-quoted (`"地區 名稱"`, `""` escapes a
 //! quote). Keywords and function names are case-insensitive. Not supported: array functions (`A_`),
-//! `%` and `div`, custom functions; each is a clear error.
+//! custom functions; each is a clear error.
 //!
 //! Geometry literals are in the filter's CRS; the caller passes `to_wgs84`, which maps each `(x, y)`
 //! in that CRS to WGS 84 `(longitude, latitude)` ([`filter_crs`] gives it for CRS84 and EPSG:4326).
@@ -32,11 +32,6 @@ pub(crate) const MAX_LEN: usize = 64 * 1024;
 pub(crate) const MAX_DEPTH: usize = 64;
 /// The most items in one `IN` list.
 const MAX_LIST: usize = 1000;
-
-/// The URI of OGC's CRS84 (WGS 84 longitude, latitude): the default `filter-crs`.
-pub(crate) const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
-/// The URI of EPSG:4326 (WGS 84 latitude, longitude).
-pub(crate) const EPSG_4326: &str = "http://www.opengis.net/def/crs/EPSG/0/4326";
 
 /// What is wrong with a filter.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -92,44 +87,11 @@ impl FilterLang {
             ))),
         }
     }
-
-    /// The value of `filter-lang` for this language.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            FilterLang::Text => "cql2-text",
-            FilterLang::Json => "cql2-json",
-        }
-    }
 }
 
 /// A map from the coordinates of a CRS to WGS 84 `(longitude, latitude)`.
 pub(crate) type ToWgs84 = dyn Fn(f64, f64) -> (f64, f64);
 
-/// A map to WGS 84 that needs no state (those of [`filter_crs`]).
-pub(crate) type CrsMap = fn(f64, f64) -> (f64, f64);
-
-fn identity(x: f64, y: f64) -> (f64, f64) {
-    (x, y)
-}
-
-fn swap(lat: f64, lon: f64) -> (f64, f64) {
-    (lon, lat)
-}
-
-/// The map to WGS 84 for a `filter-crs` (or `bbox-crs`) value: CRS84 (the default when `None`) and
-/// EPSG:4326, whose axes are latitude then longitude. Other CRSs are an error here; the caller may
-/// handle them first (the Hong Kong 1980 Grid, say) and pass its own map to the parsers.
-pub(crate) fn filter_crs(value: Option<&str>) -> Result<CrsMap, Cql2Error> {
-    match value.map(str::trim) {
-        None | Some(CRS84) | Some("CRS84") | Some("OGC:CRS84") => Ok(identity),
-        Some(EPSG_4326) | Some("EPSG:4326") => Ok(swap),
-        Some(other) => Err(Cql2Error::Parameter(format!(
-            "the CRS {other:?} is not supported here; use {CRS84} or {EPSG_4326}"
-        ))),
-    }
-}
-
-/// Parses a filter in `lang`; geometry literals go through `to_wgs84`.
 pub(crate) fn parse(lang: FilterLang, input: &str, to_wgs84: &ToWgs84) -> Result<Cond, Cql2Error> {
     match lang {
         FilterLang::Text => parse_text(input, to_wgs84),
@@ -359,6 +321,9 @@ fn arith_op(s: &str) -> Option<ArithOp> {
         "-" => ArithOp::Sub,
         "*" => ArithOp::Mul,
         "/" => ArithOp::Div,
+        "%" => ArithOp::Mod,
+        "div" => ArithOp::IntDiv,
+        "^" => ArithOp::Pow,
         _ => return None,
     })
 }
@@ -542,6 +507,7 @@ fn tokenize(input: &str) -> Result<Vec<Token>, Cql2Error> {
                         '*' => "*",
                         '/' => "/",
                         '%' => "%",
+                        '^' => "^",
                         other => {
                             return Err(syntax(at, format!("unexpected character {other:?}")));
                         }
@@ -804,24 +770,37 @@ impl Parser<'_> {
 
     fn multiplicative(&mut self) -> Result<Expr, Cql2Error> {
         let at = self.peek_at();
-        let mut left = self.unary()?;
+        let mut left = self.power()?;
         loop {
             let s = match self.peek().clone() {
-                Tok::Sym(s @ ("*" | "/")) => s,
-                Tok::Sym("%") => return Err(syntax(self.peek_at(), "the operator % is not supported")),
-                t if t.is_word("div") => {
-                    return Err(syntax(self.peek_at(), "the operator div is not supported"))
-                }
+                Tok::Sym(s @ ("*" | "/" | "%")) => s,
+                t if t.is_word("div") => "div",
                 _ => break,
             };
             self.pos += 1;
             let l = self.value(left, at)?;
             let r_at = self.peek_at();
-            let r = self.unary()?;
+            let r = self.power()?;
             let r = self.value(r, r_at)?;
             left = Expr::Value(arith(l, s, r));
         }
         Ok(left)
+    }
+
+    /// `a ^ b`, right-associative.
+    fn power(&mut self) -> Result<Expr, Cql2Error> {
+        let at = self.peek_at();
+        let base = self.unary()?;
+        if !self.eat_sym("^") {
+            return Ok(base);
+        }
+        let l = self.value(base, at)?;
+        self.enter()?;
+        let r_at = self.peek_at();
+        let r = self.power()?;
+        self.leave();
+        let r = self.value(r, r_at)?;
+        Ok(Expr::Value(arith(l, "^", r)))
     }
 
     fn unary(&mut self) -> Result<Expr, Cql2Error> {
@@ -1433,10 +1412,6 @@ impl JsonParser<'_> {
                                 right: Box::new(self.value(&a[1], &arg(1), depth + 1)?),
                             })
                         }
-                        "%" | "div" | "^" => Err(jerr(
-                            &format!("{path}.op"),
-                            format!("the operator \"{op}\" is not supported"),
-                        )),
                         _ => Err(jerr(
                             &format!("{path}.op"),
                             format!("expected a value; \"{op}\" is not a function that gives one"),
@@ -1518,7 +1493,8 @@ impl JsonParser<'_> {
                 )),
             };
         }
-        if let Some(b) = m.get("bbox") {
+        // A GeoJSON geometry may carry its own "bbox" member: "type" decides.
+        if let (None, Some(b)) = (m.get("type"), m.get("bbox")) {
             let Json::Array(values) = b else {
                 return Err(jerr(&format!("{path}.bbox"), "expected an array of 4 or 6 numbers"));
             };
@@ -1600,18 +1576,6 @@ impl JsonParser<'_> {
 // ---------------------------------------------------------------------------------------------
 // bbox and datetime parameters
 
-/// The condition of a `bbox` parameter (`minx,miny,maxx,maxy` or with heights, in the CRS that
-/// `to_wgs84` maps from): the geometry in `property` intersects the box.
-pub(crate) fn bbox_cond(param: &str, property: &str, to_wgs84: &ToWgs84) -> Result<Cond, Cql2Error> {
-    let bad = |m: String| Cql2Error::Parameter(format!("bad bbox {param:?}: {m}"));
-    let values: Vec<f64> = param
-        .split(',')
-        .map(|v| v.trim().parse::<f64>().map_err(|_| bad(format!("{:?} is not a number", v.trim()))))
-        .collect::<Result<_, _>>()?;
-    let g = bbox_geom(&values, to_wgs84).map_err(bad)?;
-    spatial(SpatialOp::Intersects, property.to_owned(), &g).map_err(bad)
-}
-
 /// The condition of a `datetime` parameter on the instant in `property`: an instant (a date or a
 /// timestamp) it equals, or an interval `start/end` (either end `..` or empty for open) it lies in,
 /// ends included.
@@ -1648,6 +1612,12 @@ pub(crate) fn datetime_cond(param: &str, property: &str) -> Result<Cond, Cql2Err
             Cond::all(parts)
         }
     })
+}
+
+/// The map of coordinates already in WGS 84.
+#[cfg(test)]
+fn identity(x: f64, y: f64) -> (f64, f64) {
+    (x, y)
 }
 
 #[cfg(test)]
@@ -1701,6 +1671,8 @@ mod tests {
             ("t_during(opened, INTERVAL('2020-01-01', '..'))", r#"{"op":"t_during","args":[{"property":"opened"},{"interval":["2020-01-01",".."]}]}"#),
             ("T_INTERSECTS(INTERVAL(a, b), INTERVAL(DATE('2020-01-01'), '2021-01-01T00:00:00Z'))", r#"{"op":"t_intersects","args":[{"interval":[{"property":"a"},{"property":"b"}]},{"interval":[{"date":"2020-01-01"},"2021-01-01T00:00:00Z"]}]}"#),
             ("pop / area > 1000 + 1", r#"{"op":">","args":[{"op":"/","args":[{"property":"pop"},{"property":"area"}]},{"op":"+","args":[1000,1]}]}"#),
+            ("a % 2 = b div 3", r#"{"op":"=","args":[{"op":"%","args":[{"property":"a"},2]},{"op":"div","args":[{"property":"b"},3]}]}"#),
+            ("2 * a ^ 3 ^ 2 = 1", r#"{"op":"=","args":[{"op":"*","args":[2,{"op":"^","args":[{"property":"a"},{"op":"^","args":[3,2]}]}]},1]}"#),
             ("S_INTERSECTS(geometry, POINT(114.1 22.3))", r#"{"op":"s_intersects","args":[{"property":"geometry"},{"type":"Point","coordinates":[114.1,22.3]}]}"#),
             ("s_within(geometry, BBOX(114, 22, 115, 23))", r#"{"op":"s_within","args":[{"property":"geometry"},{"bbox":[114,22,115,23]}]}"#),
             ("S_CONTAINS(POLYGON((114 22, 115 22, 115 23, 114 22)), geometry)", r#"{"op":"s_within","args":[{"property":"geometry"},{"type":"Polygon","coordinates":[[[114,22],[115,22],[115,23],[114,22]]]}]}"#),
@@ -1710,6 +1682,7 @@ mod tests {
             ("S_OVERLAPS(geometry, MULTILINESTRING((114 22, 115 23), (1 2, 3 4)))", r#"{"op":"s_overlaps","args":[{"property":"geometry"},{"type":"MultiLineString","coordinates":[[[114,22],[115,23]],[[1,2],[3,4]]]}]}"#),
             ("S_EQUALS(geometry, MULTIPOLYGON(((0 0, 1 0, 1 1, 0 0)), ((2 2, 3 2, 3 3, 2 2), (2.1 2.1, 2.2 2.1, 2.2 2.2, 2.1 2.1))))", r#"{"op":"s_equals","args":[{"property":"geometry"},{"type":"MultiPolygon","coordinates":[[[[0,0],[1,0],[1,1],[0,0]]],[[[2,2],[3,2],[3,3],[2,2]],[[2.1,2.1],[2.2,2.1],[2.2,2.2],[2.1,2.1]]]]}]}"#),
             ("S_INTERSECTS(geometry, GEOMETRYCOLLECTION(POINT(1 2), LINESTRING(3 4, 5 6)))", r#"{"op":"s_intersects","args":[{"property":"geometry"},{"type":"GeometryCollection","geometries":[{"type":"Point","coordinates":[1,2]},{"type":"LineString","coordinates":[[3,4],[5,6]]}]}]}"#),
+            ("S_INTERSECTS(geometry, POINT(114 22))", r#"{"op":"s_intersects","args":[{"property":"geometry"},{"type":"Point","coordinates":[114,22],"bbox":[0,0,1,1]}]}"#),
             ("S_INTERSECTS(geometry, POINT Z(114 22 30))", r#"{"op":"s_intersects","args":[{"property":"geometry"},{"type":"Point","coordinates":[114,22,30]}]}"#),
         ] {
             let (a, b) = (text(t), json(j));
@@ -1770,7 +1743,7 @@ mod tests {
             }
         );
         // EPSG:4326 literals are latitude first.
-        let swap = filter_crs(Some(EPSG_4326)).unwrap();
+        let swap = |lat: f64, lon: f64| (lon, lat);
         let c = parse_text("S_INTERSECTS(geometry, POINT(22.3 114.1))", &swap).unwrap();
         assert!(matches!(&c, Cond::Spatial { bbox, .. } if *bbox == [114.1, 22.3, 114.1, 22.3]), "{c:?}");
         let c =
@@ -1784,13 +1757,6 @@ mod tests {
             matches!(&c, Cond::Spatial { op: SpatialOp::Within, bbox, .. } if *bbox == [114.0, 22.0, 114.1, 22.1]),
             "{c:?}"
         );
-        assert_eq!(
-            filter_crs(Some("http://www.opengis.net/def/crs/EPSG/0/2326")).unwrap_err().to_string(),
-            "the CRS \"http://www.opengis.net/def/crs/EPSG/0/2326\" is not supported here; use \
-             http://www.opengis.net/def/crs/OGC/1.3/CRS84 or http://www.opengis.net/def/crs/EPSG/0/4326"
-        );
-        assert!(filter_crs(None).is_ok() && filter_crs(Some(CRS84)).is_ok());
-        assert_eq!(filter_crs(Some(CRS84)).unwrap()(1.0, 2.0), (1.0, 2.0));
     }
 
     #[test]
@@ -1827,7 +1793,7 @@ mod tests {
             ("POINT(1 2) = a", "CQL2 syntax error at character 1: a POINT geometry can only be an argument of a spatial function such as S_INTERSECTS"),
             ("T_AFTER(a, 5)", "CQL2 syntax error at character 12: expected a property, DATE('...'), TIMESTAMP('...') or INTERVAL(...) in T_AFTER"),
             ("T_AFTER(a, INTERVAL('x', '..'))", "CQL2 syntax error at character 21: 'x' is not a timestamp (YYYY-MM-DDTHH:MM:SSZ)"),
-            ("a = 1 % 2", "CQL2 syntax error at character 7: the operator % is not supported"),
+            ("a = 1 % ", "CQL2 syntax error at character 9: expected a value or a condition, found end of text"),
             ("a = (b = 1)", "CQL2 syntax error at character 5: expected a value, found a condition"),
             ("a = 1 AND 5", "CQL2 syntax error at character 11: expected a condition, found a value; follow it with a comparison (=, <>, <, <=, >, >=), LIKE, BETWEEN, IN or IS NULL"),
             ("a = 1 ; DROP TABLE x", "CQL2 syntax error at character 7: unexpected character ';'"),
@@ -1857,7 +1823,6 @@ mod tests {
             FilterLang::parse(Some("ecql")).unwrap_err().to_string(),
             "filter-lang \"ecql\" is not supported; use cql2-text or cql2-json"
         );
-        assert_eq!(FilterLang::Json.name(), "cql2-json");
     }
 
     #[test]
@@ -1904,21 +1869,7 @@ mod tests {
     }
 
     #[test]
-    fn bbox_and_datetime_parameters() {
-        let c = bbox_cond("114,22.1,114.5,22.6", "geometry", &identity).unwrap();
-        assert!(
-            matches!(&c, Cond::Spatial { op: SpatialOp::Intersects, property, bbox, .. } if property == "geometry" && *bbox == [114.0, 22.1, 114.5, 22.6]),
-            "{c:?}"
-        );
-        let c = bbox_cond("114,22,0,115,23,100", "g", &identity).unwrap();
-        assert!(matches!(&c, Cond::Spatial { bbox, .. } if *bbox == [114.0, 22.0, 115.0, 23.0]), "{c:?}");
-        for (bad, want) in [
-            ("1,2,3", "bad bbox \"1,2,3\": a bounding box has 4 or 6 numbers; this one has 3"),
-            ("a,2,3,4", "bad bbox \"a,2,3,4\": \"a\" is not a number"),
-            ("1000000,1000000,2000000,2000000", "bad bbox \"1000000,1000000,2000000,2000000\": the position (1000000, 1000000) is not a longitude and latitude in WGS 84 (longitude -180..180, latitude -90..90) in the filter's CRS"),
-        ] {
-            assert_eq!(bbox_cond(bad, "g", &identity).unwrap_err().to_string(), want);
-        }
+    fn datetime_parameters() {
         let at = |s: &str| Operand::Literal(Literal::Timestamp(s.into()));
         let day = |s: &str| Operand::Literal(Literal::Date(s.into()));
         assert_eq!(
@@ -1971,6 +1922,256 @@ mod tests {
             "\"Point\"", "\"coordinates\"", "\"interval\"", "\"..\"", "\"t_after\"", "\"casei\"", "\"+\"",
         ]), 0..60)) {
             let _ = json(&words.concat());
+        }
+    }
+}
+
+#[cfg(test)]
+mod end_to_end {
+    //! CQL2 text through the store to rows of a real SQLite table.
+
+    use citydata_model::{Field, FieldType as F, LangText, Schema, Slug, Value};
+    use citydata_store::{NewVersion, RowBuffer, RowQuery, Store};
+
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let columns = [
+            ("name", F::String),
+            ("地區", F::String),
+            ("population", F::Integer),
+            ("area", F::Number),
+            ("opened", F::Date),
+            ("updated", F::Datetime),
+            ("ok", F::Boolean),
+        ];
+        let schema = Schema::new(columns.iter().map(|(n, t)| Field::new(*n, *t)).collect());
+        let t = |s: &str| Value::Text(s.to_owned().into());
+        let rows = [
+            [
+                t("Central and Western"),
+                t("中西區"),
+                Value::Int(243_000),
+                Value::Real(12.55),
+                t("2001-05-01"),
+                t("2024-01-01T08:00:00"),
+                Value::Int(1),
+            ],
+            [
+                t("Wan Chai"),
+                t("灣仔區"),
+                Value::Int(166_000),
+                Value::Real(10.64),
+                t("2003-02-10"),
+                t("2024-01-02T09:30:00"),
+                Value::Int(0),
+            ],
+            [
+                t("Eastern"),
+                t("東區"),
+                Value::Null,
+                Value::Real(18.56),
+                Value::Null,
+                t("2024-01-03T10:00:00"),
+                Value::Int(1),
+            ],
+            [
+                t("Kowloon City"),
+                t("九龍城區"),
+                Value::Int(410_000),
+                Value::Real(10.02),
+                t("2005-03-15"),
+                t("2024-01-04T11:15:00"),
+                Value::Int(0),
+            ],
+        ];
+        let slug = Slug::parse("districts").unwrap();
+        let mut tx = store.begin_publish(&slug, None, "test").unwrap();
+        let bytes = b"districts".to_vec();
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        let nv = NewVersion {
+            resource: "districts",
+            title: LangText::en("districts"),
+            description: LangText::default(),
+            sha256: &sha,
+            filename: "d.csv",
+            format: "csv",
+            media_type: "text/csv",
+            encoding: "utf-8",
+            schema: &schema,
+            skipped: Vec::new(),
+            spatial: None,
+        };
+        let mut loader = tx.add_version(&nv, &mut std::io::Cursor::new(bytes)).unwrap();
+        for r in &rows {
+            loader.insert(r).unwrap();
+        }
+        loader.finish().unwrap();
+        tx.commit().unwrap();
+        let id = store.dataset("districts").unwrap().unwrap().resources[0].id.clone();
+        (dir, store, id)
+    }
+
+    fn names(store: &Store, id: &str, lang: FilterLang, filter: &str) -> Result<Vec<String>, String> {
+        let cond = parse(lang, filter, &identity).map_err(|e| e.to_string())?;
+        let mut buf = RowBuffer::default();
+        let q = RowQuery { cond: Some(cond), fields: Some(vec!["name".into()]), ..RowQuery::default() };
+        store.query_rows(id, &q, &mut buf).map_err(|e| e.to_string())?;
+        Ok(buf
+            .rows
+            .into_iter()
+            .map(|r| match &r[0] {
+                Value::Text(t) => t.to_string(),
+                other => format!("{other:?}"),
+            })
+            .collect())
+    }
+
+    /// Whatever parses becomes SQL that SQLite accepts, or a clear error: never a database error.
+    #[test]
+    fn parsed_filters_always_make_valid_sql() {
+        use proptest::prelude::{prop_oneof, Just};
+        use proptest::sample::select;
+        use proptest::strategy::Strategy;
+        let (_d, store, id) = store();
+        let value = || {
+            select(vec![
+                "name",
+                "population",
+                "area",
+                "opened",
+                "updated",
+                "ok",
+                "\"地區\"",
+                "_id",
+                "'Wan Chai'",
+                "'%a_\\%'",
+                "1",
+                "-2.5",
+                "TRUE",
+                "DATE('2003-01-01')",
+                "TIMESTAMP('2024-01-02T00:00:00Z')",
+                "'2024-01-01'",
+                "'10:00'",
+                "CASEI(name)",
+                "CASEI('X%')",
+                "(area * 2)",
+                "(population / area)",
+                "(1 + ok)",
+                "(area ^ 2)",
+                "(population % 7)",
+                "(area div 2)",
+            ])
+        };
+        let instant = || {
+            select(vec![
+                "opened",
+                "updated",
+                "name",
+                "DATE('2002-01-01')",
+                "TIMESTAMP('2024-01-02T10:00:00Z')",
+                "INTERVAL('2002-01-01', '..')",
+                "INTERVAL('..', '2024-01-03T00:00:00Z')",
+                "INTERVAL(opened, updated)",
+            ])
+        };
+        let cmp = select(vec!["=", "<>", "<", "<=", ">", ">="]);
+        let temporal = select(vec![
+            "T_AFTER",
+            "T_BEFORE",
+            "T_CONTAINS",
+            "T_DISJOINT",
+            "T_DURING",
+            "T_EQUALS",
+            "T_FINISHEDBY",
+            "T_FINISHES",
+            "T_INTERSECTS",
+            "T_MEETS",
+            "T_METBY",
+            "T_OVERLAPPEDBY",
+            "T_OVERLAPS",
+            "T_STARTEDBY",
+            "T_STARTS",
+        ]);
+        let leaf = prop_oneof![
+            (value(), cmp, value()).prop_map(|(a, o, b)| format!("{a} {o} {b}")),
+            (value(), select(vec!["", "NOT "]), value()).prop_map(|(a, n, b)| format!("{a} {n}LIKE {b}")),
+            (value(), value(), value()).prop_map(|(a, b, c)| format!("{a} BETWEEN {b} AND {c}")),
+            (value(), value(), value()).prop_map(|(a, b, c)| format!("{a} NOT IN ({b}, {c})")),
+            (value(), select(vec!["", "NOT "])).prop_map(|(a, n)| format!("{a} IS {n}NULL")),
+            (temporal, instant(), instant()).prop_map(|(f, a, b)| format!("{f}({a}, {b})")),
+            Just("FALSE".to_owned()),
+        ];
+        let filters = leaf.prop_recursive(4, 24, 3, |inner| {
+            prop_oneof![
+                (inner.clone(), select(vec!["AND", "OR"]), inner.clone())
+                    .prop_map(|(a, o, b)| format!("{a} {o} {b}")),
+                inner.clone().prop_map(|a| format!("NOT ({a})")),
+                inner.prop_map(|a| format!("({a})")),
+            ]
+        });
+        let config = proptest::test_runner::Config { cases: 1500, ..Default::default() };
+        let mut runner = proptest::test_runner::TestRunner::new(config);
+        let ran = std::cell::Cell::new(0u32);
+        runner
+            .run(&filters, |filter| {
+                let cond = parse_text(&filter, &identity);
+                proptest::prop_assert!(cond.is_ok(), "{filter}: {cond:?}");
+                let q = RowQuery {
+                    cond: cond.ok(),
+                    total: Some(10),
+                    facets: vec!["ok".into()],
+                    ..RowQuery::default()
+                };
+                match store.query_rows(&id, &q, &mut RowBuffer::default()) {
+                    Ok(_) => ran.set(ran.get() + 1),
+                    Err(citydata_store::StoreError::Invalid(_)) => {}
+                    Err(e) => proptest::prop_assert!(false, "{filter}: {e}"),
+                }
+                Ok(())
+            })
+            .unwrap();
+        // Many filters mix types (an error each); enough of them must run.
+        assert!(ran.get() > 100, "only {} of the filters ran", ran.get());
+    }
+    #[test]
+    fn filters_select_rows() {
+        let (_d, store, id) = store();
+        let all = ["Central and Western", "Wan Chai", "Eastern", "Kowloon City"];
+        let pick = |ix: &[usize]| -> Vec<String> { ix.iter().map(|i| all[*i].to_owned()).collect() };
+        for (filter, want) in [
+            ("population > 200000", pick(&[0, 3])),
+            ("population < 200000 OR population IS NULL", pick(&[1, 2])),
+            ("NOT population > 200000", pick(&[1])),
+            ("\"地區\" LIKE '%龍%'", pick(&[3])),
+            ("CASEI(name) LIKE casei('%WAN%')", pick(&[1])),
+            ("name IN ('Eastern', 'Nowhere')", pick(&[2])),
+            ("area BETWEEN 10 AND 12.55 AND ok = FALSE", pick(&[1, 3])),
+            ("opened < DATE('2003-01-01')", pick(&[0])),
+            ("T_AFTER(updated, TIMESTAMP('2024-01-02T09:30:00Z'))", pick(&[2, 3])),
+            ("T_DURING(opened, INTERVAL('2002-01-01', '..'))", pick(&[1, 3])),
+            ("population / area > 30000", pick(&[3])),
+            ("TRUE", pick(&[0, 1, 2, 3])),
+        ] {
+            assert_eq!(names(&store, &id, FilterLang::Text, filter), Ok(want), "{filter}");
+        }
+        assert_eq!(
+            names(
+                &store,
+                &id,
+                FilterLang::Json,
+                r#"{"op":"and","args":[{"op":">","args":[{"property":"area"},11]},{"op":"isNull","args":[{"property":"opened"}]}]}"#
+            ),
+            Ok(pick(&[2]))
+        );
+        for (filter, want) in [
+            ("nope = 1", "unknown property \"nope\"; the properties are \"_id\", \"name\", \"地區\", \"population\", \"area\", \"opened\", \"updated\", \"ok\""),
+            ("population = 'many'", "the property \"population\" holds numbers; the string 'many' is not one of them; write the number without quotes"),
+            ("S_INTERSECTS(geometry, POINT(114 22))", "S_INTERSECTS: this resource has no geometry"),
+        ] {
+            assert_eq!(names(&store, &id, FilterLang::Text, filter), Err(want.to_owned()), "{filter}");
         }
     }
 }

@@ -9,7 +9,6 @@
 
 mod archive;
 mod ckan;
-#[allow(dead_code)] // until the OGC API routes use it (the lead's branch)
 mod cql2;
 mod dcat;
 mod error;

@@ -92,9 +92,11 @@ pub(crate) async fn tile(
         if inm.as_deref().is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
             return Ok(cache(StatusCode::NOT_MODIFIED.into_response()));
         }
-        let builder = TileBuilder::new(tile, DEFAULT_EXTENT, DEFAULT_BUFFER).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let builder = TileBuilder::new(tile, DEFAULT_EXTENT, DEFAULT_BUFFER)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let query_box = builder.query_bounds_wgs84();
-        let mut sink = TileSink { builder, layer: c.id.clone(), names: Vec::new(), types: Vec::new(), features: 0 };
+        let mut sink =
+            TileSink { builder, layer: c.id.clone(), names: Vec::new(), types: Vec::new(), features: 0 };
         let cut = s.store.rows_in_box(&c.res.id, query_box, MAX_FEATURES, &mut sink)?;
         if sink.builder.is_empty() {
             return Ok(cache(StatusCode::NO_CONTENT.into_response()));

@@ -322,7 +322,13 @@ impl Store {
     ///
     /// # Errors
     /// `NotFound` for an unknown resource, `Invalid` when it has no geometry; database errors.
-    pub fn rows_in_box(&self, id: &str, bbox: [f64; 4], limit: usize, sink: &mut dyn RowSink) -> Result<bool> {
+    pub fn rows_in_box(
+        &self,
+        id: &str,
+        bbox: [f64; 4],
+        limit: usize,
+        sink: &mut dyn RowSink,
+    ) -> Result<bool> {
         self.backend.rows_in_box(id, bbox, limit, sink)
     }
 

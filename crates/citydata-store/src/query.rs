@@ -16,6 +16,9 @@
 //!   [`Op::Ne`] with several values matches none of them, and a NULL counts as not equal. Ordering
 //!   comparisons never match NULL. [`Op::Contains`] and [`Op::StartsWith`] work on text columns
 //!   (strings, dates, times, geometries) and ignore the case of ASCII letters.
+//! - **`cond`** is a boolean condition tree ([`Cond`]: what CQL2 filters become), ANDed with the
+//!   filters and `q`, with SQL's three-valued logic, typed literals and spatial and temporal
+//!   relations; see [`Cond`] for its semantics.
 //! - **`q`** is split on white space; every word must appear, ignoring ASCII case, as a substring of at
 //!   least one text column of the row (string, date, datetime and time columns; not geometries).
 //! - **Paging.** `offset` skips rows (CKAN style, cost grows with the offset); `after` takes the
@@ -658,6 +661,12 @@ pub enum ArithOp {
     Mul,
     /// `/` (a division by zero gives NULL)
     Div,
+    /// `%`: the remainder of the division of the operands truncated to integers (by zero: NULL)
+    Mod,
+    /// `div`: the quotient truncated toward zero (by zero: NULL)
+    IntDiv,
+    /// `^`: the power (the SQLite store takes whole exponents from 0 to 16)
+    Pow,
 }
 
 /// A spatial relation in [`Cond::Spatial`] (the DE-9IM predicates of Simple Features).

@@ -515,7 +515,11 @@ fn load_rows(
                 };
                 for (i, v) in row.iter().enumerate() {
                     let slot = if Some(i) == replaces {
-                        if located { text(&mut batch, &geometry) } else { Slot::Null }
+                        if located {
+                            text(&mut batch, &geometry)
+                        } else {
+                            Slot::Null
+                        }
                     } else {
                         match v {
                             Value::Null => Slot::Null,
@@ -566,8 +570,11 @@ fn load_rows(
                     Slot::Text(a, b) => Value::Text(std::borrow::Cow::Borrowed(&batch.text[a..b])),
                 })
                 .collect();
-            let inserted =
-                if plan.is_some() { loader.insert_located(&values, &batch.boxes) } else { loader.insert_many(&values) };
+            let inserted = if plan.is_some() {
+                loader.insert_located(&values, &batch.boxes)
+            } else {
+                loader.insert_many(&values)
+            };
             if let Err(e) = inserted {
                 store_error = Some(e);
                 break 'batches;

@@ -13,7 +13,9 @@
 
 use citydata_formats::Source;
 use citydata_geo::detect::{detect_point_columns, ColumnStats, Detection, NumericStats, PointColumns};
-use citydata_geo::geometry::{bbox, check_wgs84, legacy_crs, parse_geojson, transform, write_geojson, write_number};
+use citydata_geo::geometry::{
+    bbox, check_wgs84, legacy_crs, parse_geojson, transform, write_geojson, write_number,
+};
 use citydata_geo::{Crs, Geometry};
 use citydata_model::{FieldType, GeometrySpec, Schema, Value};
 use citydata_store::{NewSpatial, GEOMETRY_COLUMN};
@@ -76,7 +78,10 @@ pub(crate) fn plan(
         for i in [xi, yi] {
             let f = &schema.fields[i];
             if !matches!(f.field_type, FieldType::Integer | FieldType::Number) {
-                return Err(format!("the coordinate column {:?} holds {:?} values, not numbers", f.name, f.field_type));
+                return Err(format!(
+                    "the coordinate column {:?} holds {:?} values, not numbers",
+                    f.name, f.field_type
+                ));
             }
         }
         let crs = match spec.crs.as_deref() {
@@ -103,7 +108,13 @@ pub(crate) fn plan(
             format!("GeoJSON geometries in EPSG:{}, transformed to WGS 84", crs.epsg())
         };
         let name = schema.fields[i].name.clone();
-        return Ok((Some(Plan { locate: Locate::Column { index: i, crs }, new: NewSpatial { column: name, source: source_text } }), None));
+        return Ok((
+            Some(Plan {
+                locate: Locate::Column { index: i, crs },
+                new: NewSpatial { column: name, source: source_text },
+            }),
+            None,
+        ));
     }
     let stats: Vec<ColumnStats> = schema
         .fields
@@ -139,14 +150,22 @@ fn points(x: usize, y: usize, columns: PointColumns) -> Plan {
         "points from the columns {} and {} ({})",
         columns.x,
         columns.y,
-        if columns.crs == Crs::Hk1980 { "Hong Kong 1980 Grid, EPSG:2326".to_owned() } else { format!("EPSG:{}", columns.crs.epsg()) }
+        if columns.crs == Crs::Hk1980 {
+            "Hong Kong 1980 Grid, EPSG:2326".to_owned()
+        } else {
+            format!("EPSG:{}", columns.crs.epsg())
+        }
     );
-    Plan { locate: Locate::Points { x, y, columns }, new: NewSpatial { column: GEOMETRY_COLUMN.to_owned(), source } }
+    Plan {
+        locate: Locate::Points { x, y, columns },
+        new: NewSpatial { column: GEOMETRY_COLUMN.to_owned(), source },
+    }
 }
 
 fn number(v: &Value<'_>) -> Option<f64> {
     match v {
-        Value::Int(i) => {
+        Value::Int(i) =>
+        {
             #[allow(clippy::cast_precision_loss)]
             Some(*i as f64)
         }
@@ -185,7 +204,12 @@ impl Plan {
     /// Locates one row: writes its WGS 84 GeoJSON into `out` (cleared first) and returns its box, or
     /// says it has none. `kind` gets the geometry's type name. Errors say what is wrong with a
     /// geometry column's value.
-    pub(crate) fn locate(&self, row: &[Value<'_>], out: &mut String, kind: &mut &'static str) -> Result<Located, String> {
+    pub(crate) fn locate(
+        &self,
+        row: &[Value<'_>],
+        out: &mut String,
+        kind: &mut &'static str,
+    ) -> Result<Located, String> {
         out.clear();
         match &self.locate {
             Locate::Column { index, crs } => {
@@ -208,7 +232,8 @@ impl Plan {
                 Ok(Located::At(b))
             }
             Locate::Points { x, y, columns } => {
-                let (Some(xv), Some(yv)) = (row.get(*x).and_then(number), row.get(*y).and_then(number)) else {
+                let (Some(xv), Some(yv)) = (row.get(*x).and_then(number), row.get(*y).and_then(number))
+                else {
                     return Ok(Located::Nowhere);
                 };
                 let Ok(Geometry::Point(p)) = columns.point(xv, yv) else { return Ok(Located::Nowhere) };

@@ -71,7 +71,17 @@ pub(crate) fn document(base: &str, collections: &[Collection]) -> Json {
         }}), true)
     }}));
     let item_params = [
-        "collectionId", "limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "filter", "filter-lang", "filter-crs", "f",
+        "collectionId",
+        "limit",
+        "offset",
+        "bbox",
+        "bbox-crs",
+        "datetime",
+        "crs",
+        "filter",
+        "filter-lang",
+        "filter-crs",
+        "f",
     ];
     paths.insert("/collections/{collectionId}/items".into(), json!({ "get": {
         "tags": ["Data"], "summary": "The features of a collection", "operationId": "getFeatures",
@@ -104,12 +114,15 @@ pub(crate) fn document(base: &str, collections: &[Collection]) -> Json {
                 "schema": field_schema(f.field_type),
             }));
         }
-        paths.insert(format!("/collections/{}/items", c.id), json!({ "get": {
-            "tags": ["Data"], "summary": format!("The features of {}", c.title()),
-            "operationId": format!("getFeatures-{}", c.id),
-            "parameters": params,
-            "responses": with_errors(json!({ "200": features_response() }), false)
-        }}));
+        paths.insert(
+            format!("/collections/{}/items", c.id),
+            json!({ "get": {
+                "tags": ["Data"], "summary": format!("The features of {}", c.title()),
+                "operationId": format!("getFeatures-{}", c.id),
+                "parameters": params,
+                "responses": with_errors(json!({ "200": features_response() }), false)
+            }}),
+        );
     }
     json!({
         "openapi": "3.0.3",

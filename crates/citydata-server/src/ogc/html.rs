@@ -113,7 +113,13 @@ pub(crate) fn collection(c: &Collection, base: &str) -> String {
     );
     let fields: String = c
         .properties()
-        .map(|f| format!("<tr><td>{}</td><td>{}</td></tr>", escape(&f.name), escape(&format!("{:?}", f.field_type).to_lowercase())))
+        .map(|f| {
+            format!(
+                "<tr><td>{}</td><td>{}</td></tr>",
+                escape(&f.name),
+                escape(&format!("{:?}", f.field_type).to_lowercase())
+            )
+        })
         .collect();
     page(
         &c.title(),
@@ -202,7 +208,11 @@ pub(crate) fn feature(c: &Collection, f: &Json) -> String {
     let mut rows = String::new();
     if let Some(props) = f["properties"].as_object() {
         for (k, v) in props {
-            rows.push_str(&format!("<tr><th scope=\"row\">{}</th><td>{}</td></tr>", escape(k), escape(&show(v))));
+            rows.push_str(&format!(
+                "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
+                escape(k),
+                escape(&show(v))
+            ));
         }
     }
     page(

@@ -12,12 +12,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use citydata_geo::Crs;
 use citydata_model::{FieldType, Value};
-use citydata_store::{Cond, Filter, Head, Literal, Op, Operand, RowQuery, RowSink, SpatialOp, StoreError};
+use citydata_store::{Cond, Filter, Head, Op, RowQuery, RowSink, SpatialOp, StoreError};
 use serde_json::Value as Json;
 
 use super::{
-    answer, base_url, blocking, find_collection, link, negotiate, param, strict_params, Collection, OgcError, Out,
-    GEOJSON, HTML_TYPE,
+    answer, base_url, blocking, find_collection, link, negotiate, param, strict_params, Collection, OgcError,
+    Out, GEOJSON, HTML_TYPE,
 };
 use crate::extract::Path;
 use crate::ApiError;
@@ -41,8 +41,9 @@ fn bad(name: &str, what: impl std::fmt::Display) -> ApiError {
 fn crs_param(pairs: &[(String, String)], name: &str) -> Result<Crs, ApiError> {
     match param(pairs, name) {
         None => Ok(Crs::Crs84),
-        Some(uri) => Crs::from_uri(uri.trim().trim_start_matches('[').trim_end_matches(']'))
-            .map_err(|e| bad(name, e)),
+        Some(uri) => {
+            Crs::from_uri(uri.trim().trim_start_matches('[').trim_end_matches(']')).map_err(|e| bad(name, e))
+        }
     }
 }
 
@@ -73,8 +74,7 @@ fn parse_bbox(text: &str, crs: Crs) -> Result<[f64; 4], ApiError> {
         return Ok([x1, y1, x2, y2]);
     }
     // Another CRS: the box of the four transformed corners.
-    let corners =
-        [(x1, y1), (x1, y2), (x2, y1), (x2, y2)].map(|(x, y)| citydata_geo::to_wgs84(crs, x, y));
+    let corners = [(x1, y1), (x1, y2), (x2, y1), (x2, y2)].map(|(x, y)| citydata_geo::to_wgs84(crs, x, y));
     let mut out = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
     for (lon, lat) in corners {
         out = [out[0].min(lon), out[1].min(lat), out[2].max(lon), out[3].max(lat)];
@@ -91,46 +91,6 @@ fn box_geometry(b: [f64; 4]) -> String {
         "{{\"type\":\"Polygon\",\"coordinates\":[[[{0},{1}],[{2},{1}],[{2},{3}],[{0},{3}],[{0},{1}]]]}}",
         b[0], b[1], b[2], b[3]
     )
-}
-
-/// One end of a `datetime` interval: `None` for an open end (`..` or empty).
-fn datetime_end(s: &str) -> Result<Option<Literal>, ApiError> {
-    let s = s.trim();
-    if s.is_empty() || s == ".." {
-        return Ok(None);
-    }
-    let ok_date = s.len() == 10 && time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).is_ok();
-    if ok_date {
-        return Ok(Some(Literal::Date(s.to_owned())));
-    }
-    if time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok() {
-        return Ok(Some(Literal::Timestamp(s.to_owned())));
-    }
-    Err(bad("datetime", format!("{s:?} is not an RFC 3339 date or date-time (e.g. 2024-05-01 or 2024-05-01T08:00:00Z)")))
-}
-
-/// The condition of `datetime` on `field`.
-fn datetime_cond(text: &str, field: &str) -> Result<Cond, ApiError> {
-    let prop = || Operand::property(field);
-    let parts: Vec<&str> = text.split('/').collect();
-    match parts.as_slice() {
-        [one] => match datetime_end(one)? {
-            Some(t) => Ok(Cond::Compare { left: prop(), op: citydata_store::CmpOp::Eq, right: Operand::Literal(t) }),
-            None => Err(bad("datetime", "an instant must not be open; use an interval such as 2024-01-01/..")),
-        },
-        [start, end] => {
-            let (start, end) = (datetime_end(start)?, datetime_end(end)?);
-            let mut parts = Vec::new();
-            if let Some(s) = start {
-                parts.push(Cond::Compare { left: prop(), op: citydata_store::CmpOp::Ge, right: Operand::Literal(s) });
-            }
-            if let Some(e) = end {
-                parts.push(Cond::Compare { left: prop(), op: citydata_store::CmpOp::Le, right: Operand::Literal(e) });
-            }
-            Ok(if parts.is_empty() { Cond::Not(Box::new(Cond::IsNull(prop()))) } else { Cond::all(parts) })
-        }
-        _ => Err(bad("datetime", "an instant, or an interval of two instants separated by /")),
-    }
 }
 
 /// Spatial conditions name the collection's geometry `geometry` (the queryable); the store names
@@ -164,7 +124,10 @@ fn parse_items(c: &Collection, pairs: &[(String, String)], headers: &HeaderMap) 
     };
     let offset = match param(pairs, "offset") {
         None => 0,
-        Some(v) => v.trim().parse::<u64>().map_err(|_| bad("offset", format!("{v:?} is not a whole number from 0")))?,
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| bad("offset", format!("{v:?} is not a whole number from 0")))?,
     };
     let crs = crs_param(pairs, "crs")?;
     let bbox_crs = crs_param(pairs, "bbox-crs")?;
@@ -184,14 +147,16 @@ fn parse_items(c: &Collection, pairs: &[(String, String)], headers: &HeaderMap) 
     }
     if let Some(dt) = param(pairs, "datetime") {
         // Checked even when the collection has no date property (then it selects every feature).
-        let cond = datetime_cond(dt, c.temporal().map_or("", |f| f.name.as_str()))?;
+        let cond = crate::cql2::datetime_cond(dt, c.temporal().map_or("", |f| f.name.as_str()))
+            .map_err(|e| bad("datetime", e))?;
         if c.temporal().is_some() {
             conds.push(cond);
         }
     }
     let filter_crs = crs_param(pairs, "filter-crs")?;
     if let Some(text) = param(pairs, "filter") {
-        let lang = crate::cql2::FilterLang::parse(param(pairs, "filter-lang")).map_err(|e| bad("filter-lang", e))?;
+        let lang =
+            crate::cql2::FilterLang::parse(param(pairs, "filter-lang")).map_err(|e| bad("filter-lang", e))?;
         // Geometry literals are in the filter CRS's own axis order.
         let to_wgs84 = move |a: f64, b: f64| {
             let (x, y) = if filter_crs.swaps_axes() { (b, a) } else { (a, b) };
@@ -238,7 +203,15 @@ struct FeatureWriter {
 
 impl FeatureWriter {
     fn new(crs: Crs) -> Self {
-        Self { buf: Vec::with_capacity(16 * 1024), crs, types: Vec::new(), keys: Vec::new(), rows: 0, head: None, scratch: String::new() }
+        Self {
+            buf: Vec::with_capacity(16 * 1024),
+            crs,
+            types: Vec::new(),
+            keys: Vec::new(),
+            rows: 0,
+            head: None,
+            scratch: String::new(),
+        }
     }
 
     fn geometry(&mut self, v: &Value<'_>) {
@@ -250,12 +223,18 @@ impl FeatureWriter {
             self.buf.extend_from_slice(t.as_bytes());
             return;
         }
-        let parsed = serde_json::from_str::<Json>(t).ok().and_then(|j| citydata_geo::geometry::parse_geojson(&j).ok());
+        let parsed =
+            serde_json::from_str::<Json>(t).ok().and_then(|j| citydata_geo::geometry::parse_geojson(&j).ok());
         match parsed {
             Some(mut g) => {
                 citydata_geo::geometry::transform(&mut g, Crs::Crs84, self.crs);
                 self.scratch.clear();
-                citydata_geo::geometry::write_geojson(&g, self.crs.decimals(), self.crs.swaps_axes(), &mut self.scratch);
+                citydata_geo::geometry::write_geojson(
+                    &g,
+                    self.crs.decimals(),
+                    self.crs.swaps_axes(),
+                    &mut self.scratch,
+                );
                 self.buf.extend_from_slice(self.scratch.as_bytes());
             }
             None => self.buf.extend_from_slice(b"null"),
@@ -303,7 +282,9 @@ impl RowSink for FeatureWriter {
 }
 
 fn now() -> String {
-    let t = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    let t = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
@@ -371,12 +352,22 @@ pub(crate) async fn items(
     if has_next {
         let next = req.offset + u64::from(req.limit);
         links.push(link(&page_url(&url, &pairs, next, None), "next", GEOJSON, "The next page"));
-        links.push(link(&page_url(&url, &pairs, next, Some("html")), "next", HTML_TYPE, "The next page as HTML"));
+        links.push(link(
+            &page_url(&url, &pairs, next, Some("html")),
+            "next",
+            HTML_TYPE,
+            "The next page as HTML",
+        ));
     }
     if req.offset > 0 {
         let prev = req.offset.saturating_sub(u64::from(req.limit));
         links.push(link(&page_url(&url, &pairs, prev, None), "prev", GEOJSON, "The previous page"));
-        links.push(link(&page_url(&url, &pairs, prev, Some("html")), "prev", HTML_TYPE, "The previous page as HTML"));
+        links.push(link(
+            &page_url(&url, &pairs, prev, Some("html")),
+            "prev",
+            HTML_TYPE,
+            "The previous page as HTML",
+        ));
     }
     buf.extend_from_slice(b"],\"numberReturned\":");
     buf.extend_from_slice(rows.to_string().as_bytes());
@@ -393,7 +384,12 @@ pub(crate) async fn items(
         Out::Json => answer(StatusCode::OK, GEOJSON, buf, &links),
         Out::Html => {
             let doc: Json = serde_json::from_slice(&buf).map_err(|e| ApiError::Internal(e.to_string()))?;
-            answer(StatusCode::OK, "text/html; charset=utf-8", super::html::features(&c, &doc, &links).into_bytes(), &links)
+            answer(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                super::html::features(&c, &doc, &links).into_bytes(),
+                &links,
+            )
         }
     };
     Ok(with_content_crs(resp, req.crs))
@@ -451,7 +447,12 @@ pub(crate) async fn item(
         Out::Json => answer(StatusCode::OK, GEOJSON, buf, &links),
         Out::Html => {
             let doc: Json = serde_json::from_slice(&buf).map_err(|e| ApiError::Internal(e.to_string()))?;
-            answer(StatusCode::OK, "text/html; charset=utf-8", super::html::feature(&c, &doc).into_bytes(), &links)
+            answer(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                super::html::feature(&c, &doc).into_bytes(),
+                &links,
+            )
         }
     };
     Ok(with_content_crs(resp, crs))

@@ -48,6 +48,9 @@ pub(crate) const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
     "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/property-property",
+    "http://www.opengis.net/spec/cql2/1.0/conf/arithmetic",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
     "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
@@ -82,9 +85,9 @@ pub(crate) fn negotiate(f: Option<&str>, headers: &HeaderMap) -> Result<Out, Api
     }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let html = accept.split(',').position(|t| t.trim().starts_with("text/html"));
-    let json = accept
-        .split(',')
-        .position(|t| t.trim().starts_with("application/json") || t.trim().starts_with("application/geo+json"));
+    let json = accept.split(',').position(|t| {
+        t.trim().starts_with("application/json") || t.trim().starts_with("application/geo+json")
+    });
     Ok(match (html, json) {
         (Some(h), Some(j)) if h < j => Out::Html,
         (Some(_), None) => Out::Html,
@@ -138,7 +141,8 @@ pub(crate) fn answer(status: StatusCode, media: &str, body: Vec<u8>, links: &[Js
         h.insert(header::CONTENT_TYPE, v);
     }
     for l in links {
-        let (Some(href), Some(rel), Some(t)) = (l["href"].as_str(), l["rel"].as_str(), l["type"].as_str()) else {
+        let (Some(href), Some(rel), Some(t)) = (l["href"].as_str(), l["rel"].as_str(), l["type"].as_str())
+        else {
             continue;
         };
         if let Ok(v) = HeaderValue::from_str(&format!("<{href}>; rel=\"{rel}\"; type=\"{t}\"")) {
@@ -227,16 +231,28 @@ pub(crate) async fn blocking<T: Send + 'static>(
 fn collection_json(c: &Collection, base: &str) -> Json {
     let id = &c.id;
     let url = format!("{base}/ogc/collections/{id}");
-    let extent = c.res.spatial.extent.map_or(Json::Null, |e| {
-        json!({ "spatial": { "bbox": [e], "crs": CRS_LIST[0] } })
-    });
+    let extent = c
+        .res
+        .spatial
+        .extent
+        .map_or(Json::Null, |e| json!({ "spatial": { "bbox": [e], "crs": CRS_LIST[0] } }));
     let mut links = vec![
         link(&url, "self", JSON_TYPE, "This collection"),
         link(&format!("{url}?f=html"), "alternate", HTML_TYPE, "This collection as HTML"),
         link(&format!("{url}/items"), "items", GEOJSON, "The features"),
         link(&format!("{url}/items?f=html"), "items", HTML_TYPE, "The features as HTML"),
-        link(&format!("{url}/queryables"), "http://www.opengis.net/def/rel/ogc/1.0/queryables", "application/schema+json", "The queryable properties"),
-        link(&format!("{base}/tiles/{id}.json"), "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON_TYPE, "Vector tiles (TileJSON)"),
+        link(
+            &format!("{url}/queryables"),
+            "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+            "application/schema+json",
+            "The queryable properties",
+        ),
+        link(
+            &format!("{base}/tiles/{id}.json"),
+            "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+            JSON_TYPE,
+            "Vector tiles (TileJSON)",
+        ),
         link(&format!("{base}/api/v1/datasets/{}", c.res.dataset), "describedby", JSON_TYPE, "The dataset"),
     ];
     if let Some(l) = c.res.meta.license.as_deref() {
@@ -265,8 +281,18 @@ pub(crate) async fn landing(
     let out = negotiate(param(&pairs, "f"), &headers)?;
     let base = base_url(&headers);
     let links = vec![
-        link(&format!("{base}/ogc"), if out == Out::Json { "self" } else { "alternate" }, JSON_TYPE, "This document"),
-        link(&format!("{base}/ogc?f=html"), if out == Out::Html { "self" } else { "alternate" }, HTML_TYPE, "This document as HTML"),
+        link(
+            &format!("{base}/ogc"),
+            if out == Out::Json { "self" } else { "alternate" },
+            JSON_TYPE,
+            "This document",
+        ),
+        link(
+            &format!("{base}/ogc?f=html"),
+            if out == Out::Html { "self" } else { "alternate" },
+            HTML_TYPE,
+            "This document as HTML",
+        ),
         link(&format!("{base}/ogc/api"), "service-desc", OPENAPI_MEDIA_TYPE, "The API definition"),
         link(&format!("{base}/ogc/api?f=html"), "service-doc", HTML_TYPE, "The API documentation"),
         link(&format!("{base}/ogc/conformance"), "conformance", JSON_TYPE, "Conformance classes"),
@@ -276,7 +302,11 @@ pub(crate) async fn landing(
     let description = "Every spatial dataset of the city as features: GeoJSON and HTML, in WGS 84, \
                        the Hong Kong 1980 Grid and Web Mercator, filtered with CQL2.";
     Ok(match out {
-        Out::Json => json_answer(&json!({ "title": title, "description": description, "links": links }), JSON_TYPE, &links),
+        Out::Json => json_answer(
+            &json!({ "title": title, "description": description, "links": links }),
+            JSON_TYPE,
+            &links,
+        ),
         Out::Html => html_answer(html::landing(title, description, &base), &links),
     })
 }
@@ -310,7 +340,9 @@ pub(crate) async fn api_definition(
     let out = match param(&pairs, "f") {
         Some("html" | "text/html") => Out::Html,
         Some("json" | "application/json" | "application/vnd.oai.openapi+json") | None => Out::Json,
-        Some(other) => return Err(ApiError::BadRequest(format!("f: unknown format {other:?}; use json or html")).into()),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!("f: unknown format {other:?}; use json or html")).into())
+        }
     };
     let base = base_url(&headers);
     let store = s.store.clone();
@@ -459,7 +491,11 @@ impl IntoResponse for OgcError {
             ApiError::MethodNotAllowed(m) => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", m),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "ServerError", "internal error; it has been logged".to_owned())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "ServerError",
+                    "internal error; it has been logged".to_owned(),
+                )
             }
         };
         let body = json!({ "code": code, "description": description });

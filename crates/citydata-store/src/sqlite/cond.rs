@@ -25,6 +25,8 @@ use crate::{quote_ident, Result, StoreError};
 pub(super) const MAX_NODES: usize = 4000;
 /// At most this many levels of nesting.
 pub(super) const MAX_DEPTH: usize = 128;
+/// The largest exponent of `^`.
+const MAX_POWER: i64 = 16;
 /// At most this many items in one `IN` list.
 const MAX_LIST: usize = 1000;
 /// How far (degrees) the R*Tree prefilter widens a box: more than the rounding of 32-bit floats
@@ -353,6 +355,9 @@ impl<'a> Translator<'a> {
                     ArithOp::Mul => format!("({} * {})", parts[0], parts[1]),
                     // Real division; by zero gives NULL.
                     ArithOp::Div => format!("(CAST({} AS REAL) / {})", parts[0], parts[1]),
+                    ArithOp::Mod => format!("({} % {})", parts[0], parts[1]),
+                    ArithOp::IntDiv => format!("CAST(CAST({} AS REAL) / {} AS INTEGER)", parts[0], parts[1]),
+                    ArithOp::Pow => power(&parts[0], right)?,
                 };
                 (text, Kind::Number)
             }
@@ -587,6 +592,25 @@ impl Kind {
 
 fn accenti() -> StoreError {
     invalid("ACCENTI is not supported: accent-insensitive comparison is not available")
+}
+
+/// `base ^ exponent` as a product: SQLite (as bundled) has no `pow`, so the exponent must be a
+/// whole number from 0 to [`MAX_POWER`].
+fn power(base: &str, exponent: &Operand) -> Result<String> {
+    match exponent {
+        Operand::Literal(Literal::Int(k)) if (0..=MAX_POWER).contains(k) && base.len() <= 1000 => {
+            Ok(if *k == 0 {
+                format!("(CASE WHEN {base} IS NULL THEN NULL ELSE 1 END)")
+            } else {
+                let factors = vec![base; usize::try_from(*k).unwrap_or(1)];
+                format!("({})", factors.join(" * "))
+            })
+        }
+        _ => Err(invalid(format!(
+            "^ takes a whole number from 0 to {MAX_POWER} as its exponent; {} is not one",
+            label(exponent)
+        ))),
+    }
 }
 
 /// How an error names an operand.
@@ -931,6 +955,13 @@ mod tests {
             (not(like(p("name"), s("%a%"))), vec![4]),
             (cmp(arith(p("population"), ArithOp::Div, p("area")), Gt, n(40_000)), vec![5]),
             (cmp(arith(p("area"), ArithOp::Mul, n(2)), Gt, n(70)), vec![4]),
+            (cmp(arith(p("population"), ArithOp::Mod, n(7)), Eq, n(2)), vec![1, 2]),
+            (cmp(arith(p("population"), ArithOp::IntDiv, n(100_000)), Eq, n(2)), vec![1, 4]),
+            (cmp(arith(n(-7), ArithOp::IntDiv, n(2)), Eq, n(-3)), vec![1, 2, 3, 4, 5, 6]),
+            (cmp(arith(p("area"), ArithOp::Pow, n(2)), Gt, n(300)), vec![3, 4]),
+            (cmp(arith(p("area"), ArithOp::Div, n(0)), Gt, n(0)), vec![]),
+            (cmp(arith(p("area"), ArithOp::Pow, n(0)), Eq, n(1)), vec![1, 2, 3, 4, 5, 6]),
+            (cmp(arith(p("population"), ArithOp::Pow, n(1)), Eq, n(166_000)), vec![2]),
             (cmp(arith(p("area"), ArithOp::Add, n(1)), Lt, arith(n(8), ArithOp::Sub, n(0))), vec![5]),
             (temporal(TemporalOp::After, p("opened"), date("2005-01-01")), vec![5, 6]),
             (temporal(TemporalOp::Before, p("opened"), date("2001-05-01")), vec![4]),
@@ -1092,6 +1123,14 @@ mod tests {
             (
                 Cond::Spatial { op: SpatialOp::Intersects, property: "geom".into(), geometry: "{}".into(), bbox: [0.0, 0.0, 1.0, 1.0] },
                 "S_INTERSECTS applies to the geometry property \"shape\"; \"geom\" is not it",
+            ),
+            (
+                cmp(
+                    Operand::Arith { left: Box::new(p("area")), op: ArithOp::Pow, right: Box::new(r(0.5)) },
+                    Eq,
+                    n(1),
+                ),
+                "^ takes a whole number from 0 to 16 as its exponent; the number 0.5 is not one",
             ),
             (
                 cmp(Operand::Interval { start: None, end: None }, Eq, n(1)),

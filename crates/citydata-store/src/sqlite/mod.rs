@@ -444,7 +444,10 @@ impl SqliteStore {
             rows.into_iter()
                 .map(|(mut res, spatial)| {
                     res.spatial = serde_json::from_str(&spatial).map_err(|e| {
-                        StoreError::Database(format!("the spatial summary of resource {} cannot be read: {e}", res.id))
+                        StoreError::Database(format!(
+                            "the spatial summary of resource {} cannot be read: {e}",
+                            res.id
+                        ))
                     })?;
                     Ok(res)
                 })
@@ -734,7 +737,8 @@ impl SqlitePublish {
             )));
         }
         let derived = v.spatial.as_ref().is_some_and(|s| s.column == crate::GEOMETRY_COLUMN);
-        if let Some(f) = v.schema.fields.iter().find(|f| f.name.eq_ignore_ascii_case(crate::GEOMETRY_COLUMN)) {
+        if let Some(f) = v.schema.fields.iter().find(|f| f.name.eq_ignore_ascii_case(crate::GEOMETRY_COLUMN))
+        {
             if derived {
                 return Err(StoreError::Invalid(format!(
                     "the column name {:?} is reserved for the geometry made from coordinate columns",
@@ -745,7 +749,10 @@ impl SqlitePublish {
         if let Some(sp) = v.spatial.as_ref().filter(|_| !derived) {
             let ok = v.schema.fields.iter().any(|f| f.name == sp.column);
             if !ok {
-                return Err(StoreError::Invalid(format!("the geometry column {:?} is not in the schema", sp.column)));
+                return Err(StoreError::Invalid(format!(
+                    "the geometry column {:?} is not in the schema",
+                    sp.column
+                )));
             }
         }
         self.store_blob(v.sha256, bytes)?;

@@ -4,7 +4,8 @@
 //! Only `_id` (the rowid) is indexed, so a lookup or a range by `_id` and the default order are index
 //! walks; other filters and orders scan the table. The keyset cut of a `next` token is one top-level
 //! `_id > ?` term when the order is by `_id` alone, so paging through a table in its default order
-//! never re-reads what came before.
+//! never re-reads what came before. A [`RowQuery::cond`] becomes one more ANDed term of the WHERE
+//! clause (`cond.rs`), so counts, facets and both kinds of paging honour it.
 
 use citydata_model::{FieldType, Schema, Value};
 use rusqlite::types::{Value as SqlValue, ValueRef};
@@ -206,13 +207,7 @@ impl<'a> Plan<'a> {
         plan.add_words(q.q.as_deref().unwrap_or(""))?;
         if let Some(cond) = &q.cond {
             plan.and();
-            super::cond::translate(
-                cond,
-                resource_id,
-                columns,
-                geometry,
-                &mut plan.conditions,
-            )?;
+            super::cond::translate(cond, resource_id, columns, geometry, &mut plan.conditions)?;
         }
         Ok(plan)
     }

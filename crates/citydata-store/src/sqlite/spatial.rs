@@ -44,17 +44,20 @@ fn row_geometry(ctx: &Context<'_>, i: usize) -> rusqlite::Result<Option<Geometry
 
 /// Adds the spatial functions to `conn`.
 pub(super) fn register(conn: &Connection) -> Result<()> {
-    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
+    let flags =
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
     conn.create_scalar_function("cd_relate", 3, flags, |ctx| {
         let Some(row) = row_geometry(ctx, 0)? else { return Ok(None) };
-        let other: Arc<Geometry> = ctx.get_or_create_aux(1, |v| -> std::result::Result<Geometry, String> {
-            match v {
-                ValueRef::Text(t) => parse(std::str::from_utf8(t).map_err(|e| e.to_string())?),
-                _ => Err("the other geometry is GeoJSON text".into()),
-            }
-        })?;
+        let other: Arc<Geometry> =
+            ctx.get_or_create_aux(1, |v| -> std::result::Result<Geometry, String> {
+                match v {
+                    ValueRef::Text(t) => parse(std::str::from_utf8(t).map_err(|e| e.to_string())?),
+                    _ => Err("the other geometry is GeoJSON text".into()),
+                }
+            })?;
         let op_name: String = ctx.get(2)?;
-        let op = SpatialOp::from_name(&op_name).ok_or_else(|| user_error(format!("unknown relation {op_name:?}")))?;
+        let op = SpatialOp::from_name(&op_name)
+            .ok_or_else(|| user_error(format!("unknown relation {op_name:?}")))?;
         Ok(Some(i64::from(relate(&row, &other, op))))
     })?;
     conn.create_scalar_function("cd_distance_m", 3, flags, |ctx| {
@@ -100,7 +103,13 @@ pub(super) fn rows_in_box(
     );
     sink.head(&Head { columns, total: None, facets: Vec::new() })?;
     let mut st = c.prepare_cached(&sql)?;
-    let mut rows = st.query(params![bbox[0], bbox[1], bbox[2], bbox[3], i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)])?;
+    let mut rows = st.query(params![
+        bbox[0],
+        bbox[1],
+        bbox[2],
+        bbox[3],
+        i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)
+    ])?;
     let width = names.len();
     let mut n = 0usize;
     while let Some(r) = rows.next()? {
