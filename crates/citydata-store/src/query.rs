@@ -865,6 +865,7 @@ pub(crate) mod testing {
         let sha = hex::encode(Sha256::digest(&bytes));
         let slug = Slug::parse(dataset).unwrap();
         let mut tx = store.begin_publish(&slug, None, "test").unwrap();
+        let geometry = columns.iter().position(|(_, t)| *t == FieldType::Geometry);
         let nv = NewVersion {
             resource: name,
             title: citydata_model::LangText::en(name),
@@ -876,15 +877,32 @@ pub(crate) mod testing {
             encoding: "utf-8",
             schema: &schema,
             skipped: Vec::new(),
-            spatial: None,
+            // A geometry column (WGS 84 GeoJSON text) makes the table spatial.
+            spatial: geometry
+                .map(|g| crate::NewSpatial { column: columns[g].0.to_owned(), source: "test".into() }),
         };
         let mut loader = tx.add_version(&nv, &mut Cursor::new(bytes.clone())).unwrap();
-        // The bulk path (many rows per statement, then the rest one by one), then single rows.
-        let half = rows.len() / 2;
-        let flat: Vec<Value<'static>> = rows[..half].iter().flatten().cloned().collect();
-        loader.insert_many(&flat).unwrap();
-        for r in &rows[half..] {
-            loader.insert(r).unwrap();
+        if let Some(g) = geometry {
+            let boxes: Vec<Option<[f64; 4]>> = rows
+                .iter()
+                .map(|r| match &r[g] {
+                    Value::Text(t) => serde_json::from_str(t)
+                        .ok()
+                        .and_then(|j| citydata_geo::parse_geojson(&j).ok())
+                        .and_then(|g| citydata_geo::bbox(&g)),
+                    _ => None,
+                })
+                .collect();
+            let flat: Vec<Value<'static>> = rows.iter().flatten().cloned().collect();
+            loader.insert_located(&flat, &boxes).unwrap();
+        } else {
+            // The bulk path (many rows per statement, then the rest one by one), then single rows.
+            let half = rows.len() / 2;
+            let flat: Vec<Value<'static>> = rows[..half].iter().flatten().cloned().collect();
+            loader.insert_many(&flat).unwrap();
+            for r in &rows[half..] {
+                loader.insert(r).unwrap();
+            }
         }
         if counted {
             let counts = columns

@@ -646,7 +646,8 @@ mod tests {
         let c = Connection::open(&path).unwrap();
         c.execute_batch(
             "PRAGMA foreign_keys = OFF; DROP TABLE search_text; DROP TABLE value_counts;
-             DROP TABLE value_count_columns; PRAGMA user_version = 1;",
+             DROP TABLE value_count_columns; ALTER TABLE versions DROP COLUMN spatial;
+             PRAGMA user_version = 1;",
         )
         .unwrap();
         let tables: Vec<String> = c
@@ -666,7 +667,10 @@ mod tests {
         assert_eq!(store.search(&SearchQuery::default()).unwrap().count, 5);
         drop(store);
         let c = Connection::open(&path).unwrap();
-        assert_eq!(c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), 3);
+        assert_eq!(
+            c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(),
+            super::super::SCHEMA_VERSION
+        );
     }
 
     /// Not a benchmark with limits, a look: with `RUN_SLOW_TESTS` set, builds a catalogue of 10,000
