@@ -260,3 +260,61 @@ def test_html_pages(server):
         assert b"<h1>" in body
     _, _, body = fetch(server.url + "/ogc/collections/libraries/items?f=html&limit=3")
     assert "圖書館".encode() in body
+
+
+# --- spatial filters of the rows APIs -----------------------------------------------------------
+
+
+def haversine_m(lon1, lat1, lon2, lat2):
+    import math
+
+    r = 6371008.8
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))
+
+
+def rows(server, **params):
+    status, _, body = get(server, "/api/v1/datasets/libraries/resources/libraries/rows", **params)
+    assert status == 200, body
+    return body
+
+
+def test_native_rows_inside_a_box_near_a_point_and_in_a_district(server):
+    # Libraries carry their grid coordinates and district name: enough to check each filter.
+    box = rows(server, _bbox="114.1,22.2,114.2,22.3", _limit=1000, _format="geojson")
+    assert box["features"]
+    for f in box["features"]:
+        lon, lat = f["geometry"]["coordinates"]
+        assert 114.1 <= lon <= 114.2 and 22.2 <= lat <= 22.3
+    ogc, _ = items(server, "libraries", bbox="114.1,22.2,114.2,22.3", limit=1000)
+    assert len(box["features"]) == ogc["numberMatched"]
+    near = rows(server, _near="114.1694,22.3193,1500", _limit=1000, _format="geojson")
+    assert near["features"]
+    everything = rows(server, _limit=1000, _format="geojson")
+    within = [f for f in everything["features"]
+              if haversine_m(114.1694, 22.3193, *f["geometry"]["coordinates"]) <= 1500]
+    assert {f["properties"]["GMID"] for f in near["features"]} == {f["properties"]["GMID"] for f in within}
+    # The government's District column against the district polygons (coarse at the coast).
+    southern = rows(server, _district="Southern", _limit=1000)
+    named = [r["District"] for r in southern["records"]]
+    assert named and named.count("SOUTHERN") >= 0.9 * len(named)
+    same = rows(server, _district="南區", _limit=1000)
+    assert same["records"] == southern["records"]
+    status, _, body = get(server, "/api/v1/datasets/libraries/resources/libraries/rows", _district="Atlantis")
+    assert status == 400 and "Wan Chai" in body["error"]["message"]
+
+
+def test_datastore_search_spatial_filters(server):
+    import ckanapi
+
+    ckan = ckanapi.RemoteCKAN(server.url)
+    rid = ckan.action.package_show(id="libraries")["resources"][0]["id"]
+    by_district = ckan.action.datastore_search(resource_id=rid, district="Wan Chai", limit=1000)
+    native = rows(server, _district="Wan Chai", _limit=1000)
+    assert by_district["total"] == native["total"] > 0
+    near = ckan.action.datastore_search(resource_id=rid, near="114.1694,22.3193,1500", limit=1000)
+    assert near["total"] == len(rows(server, _near="114.1694,22.3193,1500", _limit=1000)["records"])
+    with pytest.raises(ckanapi.ValidationError):
+        ckan.action.datastore_search(resource_id=rid, bbox="1,2,3")

@@ -1141,7 +1141,7 @@ fn datastore_search(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
         facets: Vec::new(),
         facet_limit: 0,
         distinct: p.bool("distinct", false)?,
-        cond: None,
+        cond: datastore_spatial(ctx, p)?,
     };
     let mut buf = RowBuffer::default();
     ctx.store.query_rows(&rid, &query, &mut buf).map_err(datastore_error)?;
@@ -1176,6 +1176,28 @@ fn datastore_search(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {
         }
     }
     Ok(out)
+}
+
+/// citydata's spatial filters of `datastore_search` (beyond CKAN's): `bbox` (`min lon,min lat,max
+/// lon,max lat`), `near` (`lon,lat,metres`) and `district` (a district's name), ANDed.
+fn datastore_spatial(ctx: &Ctx<'_>, p: &Params) -> Result<Option<citydata_store::Cond>, CkanError> {
+    let mut conds = Vec::new();
+    if let Some(b) = p.str("bbox").filter(|s| !s.is_empty()) {
+        conds.push(
+            crate::spatial::bbox_cond(&b, citydata_geo::Crs::Crs84)
+                .map_err(|e| CkanError::field("bbox", e))?,
+        );
+    }
+    if let Some(n) = p.str("near").filter(|s| !s.is_empty()) {
+        conds.push(crate::spatial::near_cond(&n).map_err(|e| CkanError::field("near", e))?);
+    }
+    if let Some(d) = p.str("district").filter(|s| !s.is_empty()) {
+        conds.push(crate::spatial::district_cond(ctx.store, &d).map_err(|e| match e {
+            crate::ApiError::BadRequest(m) => CkanError::field("district", m),
+            other => CkanError::Internal(format!("{other:?}")),
+        })?);
+    }
+    Ok((!conds.is_empty()).then(|| citydata_store::Cond::all(conds)))
 }
 
 fn datastore_search_sql(ctx: &Ctx<'_>, p: &Params) -> Result<Json, CkanError> {

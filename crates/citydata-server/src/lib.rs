@@ -16,6 +16,7 @@ mod extract;
 mod native;
 mod ogc;
 mod pages;
+mod spatial;
 mod sql;
 mod stream;
 mod tiles;

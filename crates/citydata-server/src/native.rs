@@ -204,12 +204,18 @@ const MAX_LIMIT: u32 = 10_000;
 const TOTAL_CAP: u64 = 10_000;
 
 /// Parses the native rows query: `_`-prefixed controls, every other parameter a column filter
-/// (`col=v` for equality, `col__op=v` for the other operators; repeated values match any).
-pub(crate) fn row_query(pairs: &[(String, String)]) -> Result<(RowQuery, RowFormat), ApiError> {
+/// (`col=v` for equality, `col__op=v` for the other operators; repeated values match any). The
+/// spatial controls `_bbox` and `_near` become the query's condition; `_district` is returned for
+/// the caller to look up.
+pub(crate) fn row_query(
+    pairs: &[(String, String)],
+) -> Result<(RowQuery, RowFormat, Option<String>), ApiError> {
     let mut q = RowQuery { limit: 100, total: Some(TOTAL_CAP), ..RowQuery::default() };
     let mut format = "json".to_owned();
     let mut bom = false;
     let mut filters: Vec<Filter> = Vec::new();
+    let mut conds = Vec::new();
+    let mut district = None;
     let bad = |name: &str, what: &str| ApiError::BadRequest(format!("{name}: {what}"));
     for (k, v) in pairs {
         match k.as_str() {
@@ -248,8 +254,13 @@ pub(crate) fn row_query(pairs: &[(String, String)]) -> Result<(RowQuery, RowForm
             "_distinct" => q.distinct = flag(v).ok_or_else(|| bad(k, "must be true or false"))?,
             "_format" => format.clone_from(v),
             "_bom" => bom = flag(v).ok_or_else(|| bad(k, "must be true or false"))?,
+            "_bbox" => {
+                conds.push(crate::spatial::bbox_cond(v, citydata_geo::Crs::Crs84).map_err(|e| bad(k, &e))?)
+            }
+            "_near" => conds.push(crate::spatial::near_cond(v).map_err(|e| bad(k, &e))?),
+            "_district" => district = Some(v.clone()),
             k if k.starts_with('_') && k != "_id" && !k.starts_with("_id__") => {
-                return Err(bad(k, "unknown parameter (controls are _limit, _offset, _next, _sort, _sort_desc, _fields, _q, _total, _facet, _facet_size, _distinct, _format, _bom; anything else filters a column)"));
+                return Err(bad(k, "unknown parameter (controls are _limit, _offset, _next, _sort, _sort_desc, _fields, _q, _total, _facet, _facet_size, _distinct, _format, _bom, _bbox, _near, _district; anything else filters a column)"));
             }
             k => {
                 let (column, op) = match k.rsplit_once("__") {
@@ -282,7 +293,8 @@ pub(crate) fn row_query(pairs: &[(String, String)]) -> Result<(RowQuery, RowForm
         }
     }
     q.filters = filters;
-    Ok((q, RowFormat::parse(&format, bom)?))
+    q.cond = (!conds.is_empty()).then(|| citydata_store::Cond::all(conds));
+    Ok((q, RowFormat::parse(&format, bom)?, district))
 }
 
 /// A yes-or-no parameter: `true`, `1`, `yes` or `false`, `0`, `no` (any case); empty is no.
@@ -301,7 +313,15 @@ pub(crate) async fn rows(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let pairs = crate::ckan::form_urlencoded(raw.as_deref().unwrap_or(""));
-    let (query, format) = row_query(&pairs)?;
+    let (mut query, format, district) = row_query(&pairs)?;
+    if let Some(name) = district {
+        let store = s.store.clone();
+        let inside = blocking(move || crate::spatial::district_cond(&store, &name)).await?;
+        query.cond = Some(match query.cond.take() {
+            Some(c) => citydata_store::Cond::all(vec![c, inside]),
+            None => inside,
+        });
+    }
     // The dataset and resource are looked up in the query's own blocking task.
     let resolve = move |s: &AppState| {
         let d = find_dataset(s, &slug)?;

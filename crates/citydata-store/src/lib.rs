@@ -22,7 +22,7 @@ use citydata_model::{DatasetMeta, LangText, Schema, Slug, Value};
 pub use ident::quote_ident;
 pub use query::{
     ArithOp, CmpOp, Column, Cond, Facet, FacetValue, Filter, Head, Literal, Op, Operand, RowBuffer, RowQuery,
-    RowSink, SortKey, SpatialOp, SqlLimits, SqlOutcome, TemporalOp, Total,
+    RowSink, SortKey, SpatialOp, SqlLimits, SqlOutcome, TemporalOp, Total, GEOMETRY_PROPERTY,
 };
 pub use search::{FacetField, SearchQuery, SearchResult, SearchSort};
 

@@ -447,6 +447,10 @@ pub(crate) fn decode_token(
     Ok((out, id))
 }
 
+/// The name by which a [`Cond::Spatial`] may always name the resource's geometry, whatever its
+/// column is called.
+pub const GEOMETRY_PROPERTY: &str = "geometry";
+
 /// A boolean condition on the rows of one resource: what a CQL2 filter (or any other filter
 /// language) becomes before the store turns it into SQL. Backend-neutral; the store checks every
 /// property name against the table and every literal against the type of what it is compared with.

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use citydata_geo::Crs;
 use citydata_model::{FieldType, Value};
-use citydata_store::{Cond, Filter, Head, Op, RowQuery, RowSink, SpatialOp, StoreError};
+use citydata_store::{Cond, Filter, Head, Op, RowQuery, RowSink, StoreError};
 use serde_json::Value as Json;
 
 use super::{
@@ -44,63 +44,6 @@ fn crs_param(pairs: &[(String, String)], name: &str) -> Result<Crs, ApiError> {
         Some(uri) => {
             Crs::from_uri(uri.trim().trim_start_matches('[').trim_end_matches(']')).map_err(|e| bad(name, e))
         }
-    }
-}
-
-/// `bbox` in `crs` as a WGS 84 box `[min lon, min lat, max lon, max lat]`.
-fn parse_bbox(text: &str, crs: Crs) -> Result<[f64; 4], ApiError> {
-    let nums: Vec<f64> = text
-        .split(',')
-        .map(|s| s.trim().parse::<f64>().ok().filter(|x| x.is_finite()))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| bad("bbox", format!("{text:?} is not a list of numbers")))?;
-    let (a, b, c, d) = match nums.as_slice() {
-        [a, b, c, d] => (*a, *b, *c, *d),
-        [a, b, _, c, d, _] => (*a, *b, *c, *d),
-        _ => return Err(bad("bbox", format!("needs 4 numbers (or 6 with heights), not {}", nums.len()))),
-    };
-    // In the CRS's own axis order; made x = east, y = north.
-    let (x1, y1, x2, y2) = if crs.swaps_axes() { (b, a, d, c) } else { (a, b, c, d) };
-    if x1 > x2 || y1 > y2 {
-        return Err(bad(
-            "bbox",
-            format!("the lower corner ({x1}, {y1}) must be below and left of the upper corner ({x2}, {y2})"),
-        ));
-    }
-    if crs.is_geographic() && (x1 < -180.0 || x2 > 180.0 || y1 < -90.0 || y2 > 90.0) {
-        return Err(bad("bbox", "longitudes must be within -180..180 and latitudes within -90..90"));
-    }
-    if crs == Crs::Crs84 || crs == Crs::Epsg4326 {
-        return Ok([x1, y1, x2, y2]);
-    }
-    // Another CRS: the box of the four transformed corners.
-    let corners = [(x1, y1), (x1, y2), (x2, y1), (x2, y2)].map(|(x, y)| citydata_geo::to_wgs84(crs, x, y));
-    let mut out = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
-    for (lon, lat) in corners {
-        out = [out[0].min(lon), out[1].min(lat), out[2].max(lon), out[3].max(lat)];
-    }
-    if !out.iter().all(|v| v.is_finite()) {
-        return Err(bad("bbox", "the box cannot be transformed to WGS 84"));
-    }
-    Ok(out)
-}
-
-/// The GeoJSON polygon of a WGS 84 box.
-fn box_geometry(b: [f64; 4]) -> String {
-    format!(
-        "{{\"type\":\"Polygon\",\"coordinates\":[[[{0},{1}],[{2},{1}],[{2},{3}],[{0},{3}],[{0},{1}]]]}}",
-        b[0], b[1], b[2], b[3]
-    )
-}
-
-/// Spatial conditions name the collection's geometry `geometry` (the queryable); the store names
-/// the column that holds it.
-fn geometry_named(cond: &mut Cond, column: &str) {
-    match cond {
-        Cond::Spatial { property, .. } if property == "geometry" => column.clone_into(property),
-        Cond::And(parts) | Cond::Or(parts) => parts.iter_mut().for_each(|c| geometry_named(c, column)),
-        Cond::Not(c) => geometry_named(c, column),
-        _ => {}
     }
 }
 
@@ -137,13 +80,7 @@ fn parse_items(c: &Collection, pairs: &[(String, String)], headers: &HeaderMap) 
     let mut conds = Vec::new();
     let column = c.res.spatial.column.clone();
     if let Some(b) = param(pairs, "bbox") {
-        let bbox = parse_bbox(b, bbox_crs)?;
-        conds.push(Cond::Spatial {
-            op: SpatialOp::Intersects,
-            property: column.clone(),
-            geometry: box_geometry(bbox),
-            bbox,
-        });
+        conds.push(crate::spatial::bbox_cond(b, bbox_crs).map_err(|e| bad("bbox", e))?);
     }
     if let Some(dt) = param(pairs, "datetime") {
         // Checked even when the collection has no date property (then it selects every feature).
@@ -162,9 +99,7 @@ fn parse_items(c: &Collection, pairs: &[(String, String)], headers: &HeaderMap) 
             let (x, y) = if filter_crs.swaps_axes() { (b, a) } else { (a, b) };
             citydata_geo::to_wgs84(filter_crs, x, y)
         };
-        let mut cond = crate::cql2::parse(lang, text, &to_wgs84).map_err(|e| bad("filter", e))?;
-        geometry_named(&mut cond, &column);
-        conds.push(cond);
+        conds.push(crate::cql2::parse(lang, text, &to_wgs84).map_err(|e| bad("filter", e))?);
     } else if param(pairs, "filter-lang").is_some() || param(pairs, "filter-crs").is_some() {
         return Err(bad("filter-lang", "filter-lang and filter-crs need a filter"));
     }

@@ -392,13 +392,14 @@ impl<'a> Translator<'a> {
         Ok(format!("({text} GLOB {p})"))
     }
 
-    /// The geometry column, checked against the property a spatial condition names.
+    /// The geometry column, checked against the property a spatial condition names: its own name,
+    /// or `geometry` (the name the feature APIs give every resource's geometry).
     fn geometry(&self, property: Option<&str>, what: &str) -> Result<String> {
         let Some(g) = self.geometry else {
             return Err(invalid(format!("{what}: this resource has no geometry")));
         };
         if let Some(p) = property {
-            if p != g {
+            if p != g && p != crate::query::GEOMETRY_PROPERTY {
                 return Err(invalid(format!(
                     "{what} applies to the geometry property {g:?}; {p:?} is not it"
                 )));
