@@ -31,7 +31,7 @@ pub enum Layer {
 }
 
 /// The largest count a layer may be asked for (the output is built in memory).
-pub const MAX_COUNT: usize = 2_000_000;
+pub const MAX_COUNT: usize = 1_000_000;
 
 impl Layer {
     /// How many features the demo holds.
@@ -490,7 +490,7 @@ impl Gen<'_> {
 
     /// The real lampposts, then `count` synthetic ones along streets of the four areas.
     fn lampposts(&mut self, count: usize) -> Result<(), DemoError> {
-        let real = real_lampposts()?;
+        let real = real_lampposts(&self.city.land)?;
         let mut ids: HashSet<String> = real.iter().map(|l| l.id.clone()).collect();
         for l in &real {
             self.lamppost(l, true);
@@ -603,12 +603,11 @@ struct Lamppost {
 }
 
 /// The real lampposts of the embedded OGCIO file, with their real ids and devices.
-fn real_lampposts() -> Result<Vec<Lamppost>, DemoError> {
+fn real_lampposts(land: &super::city::Land) -> Result<Vec<Lamppost>, DemoError> {
     let file = "Summary_of_Functions_on_Smart_Lampposts.geojson";
     let bad = |what: String| DemoError::Data { file: file.to_owned(), what };
     let r =
         super::real::FACILITIES.iter().find(|r| r.file == file).ok_or_else(|| bad("missing".to_owned()))?;
-    let land = super::city::Land::from_geojson(super::real::DISTRICTS)?;
     let doc: serde_json::Value = serde_json::from_slice(r.bytes).map_err(|e| bad(e.to_string()))?;
     let columns = [
         "Devices for collection of traffic data",
