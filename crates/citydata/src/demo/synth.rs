@@ -374,7 +374,8 @@ impl Gen<'_> {
 
     fn building_name(&mut self, kind: Kind, use_: (&str, &str)) -> (String, String) {
         let rng = &mut self.rng;
-        let (p_en, p_zh) = *rng.pick(NAME_PREFIXES);
+        let (p_en, p_zh) =
+            if rng.chance(0.5) { *rng.pick(NAME_PREFIXES) } else { *rng.pick(CANTONESE_PREFIXES) };
         match kind {
             _ if use_ == USE_IND => (format!("{p_en} Industrial Building"), format!("{p_zh}工業大廈")),
             _ if use_ == USE_COM => (format!("{p_en} Commercial Centre"), format!("{p_zh}商業中心")),
@@ -383,6 +384,8 @@ impl Gen<'_> {
                 (format!("{p_en} {t_en}"), format!("{p_zh}{t_zh}"))
             }
             Kind::Tower if rng.chance(0.2) => {
+                // Housing estates bear Cantonese names.
+                let (p_en, p_zh) = *rng.pick(CANTONESE_PREFIXES);
                 let block = rng.int(1, 12);
                 (format!("{p_en} Estate, Block {block}"), format!("{p_zh}邨第{block}座"))
             }
@@ -739,16 +742,30 @@ const LU_GREEN: Pair = ("Green Belt", "綠化地帶");
 const NAME_PREFIXES: &[Pair] = &[
     ("Harbour View", "海景"),
     ("Sea Crest", "海峰"),
-    ("Golden", "金"),
-    ("Royal", "御"),
-    ("Grand", "宏"),
-    ("Park", "柏"),
+    ("Golden", "金都"),
+    ("Royal", "御景"),
+    ("Grand", "宏圖"),
+    ("Park", "柏景"),
     ("Lucky", "幸運"),
     ("Prosperity", "興盛"),
-    ("Fortune", "富"),
+    ("Fortune", "富利"),
     ("Ocean", "海洋"),
     ("Hillside", "山邊"),
     ("Bayview", "灣景"),
+    ("Silver", "銀輝"),
+    ("Jade", "翠華"),
+    ("Pearl", "明珠"),
+    ("Lotus", "蓮花"),
+    ("Phoenix", "鳳凰"),
+    ("Peony", "牡丹"),
+    ("Orchid", "蘭苑"),
+    ("Cheerful", "歡樂"),
+    ("Peaceful", "安寧"),
+    ("Evergreen", "長青"),
+];
+
+/// Names in Cantonese romanisation, as most of Hong Kong's buildings and all its housing estates bear.
+const CANTONESE_PREFIXES: &[Pair] = &[
     ("Kwong Wah", "光華"),
     ("Wing On", "永安"),
     ("Tai Hing", "大興"),
@@ -761,22 +778,12 @@ const NAME_PREFIXES: &[Pair] = &[
     ("On Lee", "安利"),
     ("Hoi Tak", "海德"),
     ("Shun Fat", "順發"),
-    ("Yee Kok", "怡閣"),
+    ("Yee On", "怡安"),
     ("Sun Hing", "新興"),
     ("Chung Hing", "中興"),
     ("Wai Lun", "偉倫"),
     ("Lok Sin", "樂善"),
     ("Tin Ma", "天馬"),
-    ("Silver", "銀"),
-    ("Jade", "翠"),
-    ("Pearl", "明珠"),
-    ("Lotus", "蓮花"),
-    ("Phoenix", "鳳凰"),
-    ("Peony", "牡丹"),
-    ("Orchid", "蘭"),
-    ("Cheerful", "歡樂"),
-    ("Peaceful", "安寧"),
-    ("Evergreen", "長青"),
 ];
 
 const NAME_SUFFIXES: &[Pair] = &[

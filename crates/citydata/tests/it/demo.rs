@@ -16,8 +16,12 @@ fn demo_dir() -> PathBuf {
 
 /// The district polygons as plain rings, for a point-in-polygon test written independently of the
 /// generator's index: even-odd over every ring of a district, all edges, no shortcuts.
-/// A district: its English name and its rings.
-type District = (String, Vec<Vec<(f64, f64)>>);
+/// A district: its English name, its bounding box and its rings.
+struct District {
+    name: String,
+    bbox: [f64; 4],
+    rings: Vec<Vec<(f64, f64)>>,
+}
 
 fn districts() -> Vec<District> {
     let text = std::fs::read_to_string(demo_dir().join("hk-districts/districts.geojson")).unwrap();
@@ -33,7 +37,7 @@ fn districts() -> Vec<District> {
             } else {
                 g["coordinates"].as_array().unwrap().iter().collect()
             };
-            let rings = polys
+            let rings: Vec<Vec<(f64, f64)>> = polys
                 .iter()
                 .flat_map(|p| p.as_array().unwrap())
                 .map(|r| {
@@ -44,7 +48,11 @@ fn districts() -> Vec<District> {
                         .collect()
                 })
                 .collect();
-            (f["properties"]["DC_ENG"].as_str().unwrap().to_owned(), rings)
+            let mut bbox = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+            for &(x, y) in rings.iter().flatten() {
+                bbox = [bbox[0].min(x), bbox[1].min(y), bbox[2].max(x), bbox[3].max(y)];
+            }
+            District { name: f["properties"]["DC_ENG"].as_str().unwrap().to_owned(), bbox, rings }
         })
         .collect()
 }
@@ -64,13 +72,12 @@ fn inside(rings: &[Vec<(f64, f64)>], (x, y): (f64, f64)) -> bool {
 
 /// The name of the district that holds the point, if any.
 fn district_of(ds: &[District], p: (f64, f64)) -> Option<&str> {
-    let in_bbox = |rings: &[Vec<(f64, f64)>]| {
-        let all = rings.iter().flatten();
-        let (x0, x1) = all.clone().fold((f64::MAX, f64::MIN), |(a, b), q| (a.min(q.0), b.max(q.0)));
-        let (y0, y1) = all.fold((f64::MAX, f64::MIN), |(a, b), q| (a.min(q.1), b.max(q.1)));
-        (x0..=x1).contains(&p.0) && (y0..=y1).contains(&p.1)
-    };
-    ds.iter().find(|(_, rings)| in_bbox(rings) && inside(rings, p)).map(|(n, _)| n.as_str())
+    ds.iter()
+        .find(|d| {
+            let [x0, y0, x1, y1] = d.bbox;
+            (x0..=x1).contains(&p.0) && (y0..=y1).contains(&p.1) && inside(&d.rings, p)
+        })
+        .map(|d| d.name.as_str())
 }
 
 fn features(text: &str) -> Vec<Value> {
@@ -311,7 +318,10 @@ fn serve_publishes_the_whole_demo() {
     let server = Server::start(dir.path(), &["--db", "demo.db"]);
     let list = server.json("/api/v1/datasets?limit=100");
     assert_eq!(list["count"], 32, "5 figures, the districts, 22 facility datasets, 4 synthetic layers");
-    let real = std::fs::read_dir(demo_dir().join("hk-geodata")).unwrap().count();
+    let real = std::fs::read_dir(demo_dir().join("hk-geodata"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "geojson"))
+        .count();
     assert_eq!(real, 22);
     for (slug, file, rows) in [
         ("districts", "hk-districts/districts.geojson", 18),
