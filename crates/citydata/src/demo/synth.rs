@@ -224,8 +224,12 @@ impl Gen<'_> {
 
     /// The street grid's direction around a place: fixed per 500 m cell, so neighbours line up.
     fn grid_angle(p: &Place) -> f64 {
+        Self::grid_angle_at(p.lon, p.lat)
+    }
+
+    fn grid_angle_at(lon: f64, lat: f64) -> f64 {
         #[allow(clippy::cast_possible_truncation)]
-        let (cx, cy) = ((p.lon / 0.005).floor() as i64, (p.lat / 0.005).floor() as i64);
+        let (cx, cy) = ((lon / 0.005).floor() as i64, (lat / 0.005).floor() as i64);
         #[allow(clippy::cast_sign_loss)]
         let mut r = Rng::new((cx as u64).wrapping_mul(0x1_0000_0001) ^ (cy as u64).wrapping_mul(0x9E37_79B9));
         r.range(0.0, std::f64::consts::FRAC_PI_2)
@@ -241,7 +245,7 @@ impl Gen<'_> {
     }
 
     fn buildings(&mut self, count: usize) -> Result<(), DemoError> {
-        let mut taken: HashSet<(i64, i64)> = HashSet::with_capacity(count * 2);
+        let mut taken: HashSet<(i64, i64)> = HashSet::with_capacity(count * 16);
         for i in 0..count {
             let mut tries = 0;
             let b = loop {
@@ -268,18 +272,13 @@ impl Gen<'_> {
                 };
                 let angle = Self::grid_angle(&p) + self.rng.normal() * 0.05;
                 let Some(ring) = self.ring(&p, &shape, angle) else { continue };
-                // Keep buildings apart: one centroid per 25 m cell and its neighbours, unless the
-                // place is so crowded that it keeps failing.
-                #[allow(clippy::cast_possible_truncation)]
-                let cell = (
-                    (p.lon * M_PER_DEG_LON / 25.0).floor() as i64,
-                    (p.lat * M_PER_DEG_LAT / 25.0).floor() as i64,
-                );
-                let near = (-1..=1).any(|dx| (-1..=1).any(|dy| taken.contains(&(cell.0 + dx, cell.1 + dy))));
-                if near && tries < 40 {
+                // Keep buildings apart: no two bounding boxes (with a few metres of margin) share a
+                // cell of the occupancy grid, unless the place is so crowded that it keeps failing.
+                let cells = occupancy_cells(&ring);
+                if tries < 60 && cells.clone().any(|c| taken.contains(&c)) {
                     continue;
                 }
-                taken.insert(cell);
+                taken.extend(cells);
                 break (p, kind, ring, shape_area(&shape));
             };
             let (p, kind, ring, area) = b;
@@ -511,7 +510,9 @@ impl Gen<'_> {
             area_i += 1;
             let lon0 = area.lon + self.rng.normal() * 350.0 / M_PER_DEG_LON;
             let lat0 = area.lat + self.rng.normal() * 350.0 / M_PER_DEG_LAT;
-            let angle = self.rng.range(0.0, std::f64::consts::PI);
+            // Along the local street grid (the buildings' orientation), one way or the other.
+            let turn = if self.rng.chance(0.5) { 0.0 } else { std::f64::consts::FRAC_PI_2 };
+            let angle = Self::grid_angle_at(lon0, lat0) + turn + self.rng.normal() * 0.03;
             let spacing = self.rng.range(22.0, 32.0);
             let posts = self.rng.int(6, 16);
             let street = self.city.nearest_street(lon0, lat0, 1200.0).map(|s| (s.en.clone(), s.zh.clone()));
@@ -685,6 +686,20 @@ impl Kind {
             Kind::Village => (rng.range(10.0, 12.0), rng.range(10.0, 12.0)),
         }
     }
+}
+
+/// Side of an occupancy cell, in metres.
+const OCCUPANCY: f64 = 12.0;
+
+/// The occupancy cells that a ring's bounding box, grown by 2 m a side, touches.
+fn occupancy_cells(ring: &[(f64, f64)]) -> impl Iterator<Item = (i64, i64)> + Clone {
+    let xs = ring.iter().map(|p| p.0 * M_PER_DEG_LON);
+    let ys = ring.iter().map(|p| p.1 * M_PER_DEG_LAT);
+    #[allow(clippy::cast_possible_truncation)]
+    let cell = |v: f64| (v / OCCUPANCY).floor() as i64;
+    let (x0, x1) = (cell(xs.clone().fold(f64::MAX, f64::min) - 2.0), cell(xs.fold(f64::MIN, f64::max) + 2.0));
+    let (y0, y1) = (cell(ys.clone().fold(f64::MAX, f64::min) - 2.0), cell(ys.fold(f64::MIN, f64::max) + 2.0));
+    (x0..=x1).flat_map(move |x| (y0..=y1).map(move |y| (x, y)))
 }
 
 /// The area of a simple polygon given counter-clockwise (shoelace), in m².

@@ -189,6 +189,30 @@ fn polygons_are_closed_counter_clockwise_and_simple() {
 }
 
 #[test]
+fn buildings_do_not_overlap() {
+    let city = City::hong_kong().unwrap();
+    let boxes: Vec<[f64; 4]> = features(&generate(&city, Layer::Buildings, 3000, 4).unwrap())
+        .iter()
+        .map(|f| {
+            let ring = positions(&f["geometry"]);
+            let mut b = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+            for (x, y) in ring {
+                b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+            }
+            b
+        })
+        .collect();
+    let mut sorted = boxes.clone();
+    sorted.sort_by(|a, b| a[0].total_cmp(&b[0]));
+    for (i, a) in sorted.iter().enumerate() {
+        for b in sorted[i + 1..].iter().take_while(|b| b[0] <= a[2]) {
+            let apart = b[1] > a[3] || a[1] > b[3];
+            assert!(apart, "bounding boxes {a:?} and {b:?} overlap");
+        }
+    }
+}
+
+#[test]
 fn properties_are_bilingual_and_non_empty() {
     let city = City::hong_kong().unwrap();
     for layer in [Layer::Buildings, Layer::Parcels, Layer::Hotspots, Layer::Lampposts] {
