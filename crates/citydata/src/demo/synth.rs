@@ -492,11 +492,15 @@ impl Gen<'_> {
 
     /// The real lampposts, then `count` synthetic ones along streets of the four areas.
     fn lampposts(&mut self, count: usize) -> Result<(), DemoError> {
-        let real = real_lampposts(&self.city.land)?;
-        let mut ids: HashSet<String> = real.iter().map(|l| l.id.clone()).collect();
-        for l in &real {
-            self.lamppost(l, true);
+        for l in self.lamppost_list(count)? {
+            self.lamppost(&l);
         }
+        Ok(())
+    }
+
+    fn lamppost_list(&mut self, count: usize) -> Result<Vec<Lamppost>, DemoError> {
+        let mut all = real_lampposts(&self.city.land)?;
+        let mut ids: HashSet<String> = all.iter().map(|l| l.id.clone()).collect();
         let mut made = 0;
         let mut area_i = 0;
         let mut tries = 0;
@@ -556,15 +560,16 @@ impl Gen<'_> {
                     ],
                     lon,
                     lat,
+                    real: false,
                 };
-                self.lamppost(&l, false);
+                all.push(l);
                 made += 1;
             }
         }
-        Ok(())
+        Ok(all)
     }
 
-    fn lamppost(&mut self, l: &Lamppost, real: bool) {
+    fn lamppost(&mut self, l: &Lamppost) {
         let o = &mut self.out;
         o.begin();
         o.str("id", &l.id);
@@ -577,7 +582,7 @@ impl Gen<'_> {
         for (k, v) in DEVICE_KEYS.iter().zip(l.devices) {
             o.bool(k, v);
         }
-        o.bool("real", real);
+        o.bool("real", l.real);
         o.point((l.lon, l.lat));
     }
 }
@@ -594,16 +599,48 @@ pub const DEVICE_KEYS: [&str; 8] = [
     "wifi",
 ];
 
-/// A smart lamppost.
-struct Lamppost {
-    id: String,
-    street_en: String,
-    street_zh: String,
-    area: (&'static str, &'static str),
-    district: (String, String),
-    devices: [bool; 8],
-    lon: f64,
-    lat: f64,
+/// A smart lamppost of the demo, real or synthetic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lamppost {
+    /// Its id, such as "AA6337".
+    pub id: String,
+    /// The street, in English.
+    pub street_en: String,
+    /// The street, in Chinese.
+    pub street_zh: String,
+    /// The urban area (English, Chinese).
+    pub area: (&'static str, &'static str),
+    /// The district (English, Chinese).
+    pub district: (String, String),
+    /// The devices it carries, in the order of [`DEVICE_KEYS`].
+    pub devices: [bool; 8],
+    /// Longitude (WGS 84).
+    pub lon: f64,
+    /// Latitude (WGS 84).
+    pub lat: f64,
+    /// True for the real lampposts of the government's list.
+    pub real: bool,
+}
+
+impl Lamppost {
+    /// True when it carries the device named (one of [`DEVICE_KEYS`]).
+    #[must_use]
+    pub fn has(&self, device: &str) -> bool {
+        DEVICE_KEYS.iter().zip(self.devices).any(|(k, v)| *k == device && v)
+    }
+}
+
+/// The demo's smart lampposts as values: the real ones, then `count` synthetic ones, exactly those
+/// that `generate(city, Layer::Lampposts, count, seed)` writes (for the sensor simulator).
+///
+/// # Errors
+/// When `count` exceeds [`MAX_COUNT`], or (not expected) no place is found for one.
+pub fn smart_lampposts(city: &City, count: usize, seed: u64) -> Result<Vec<Lamppost>, DemoError> {
+    if count > MAX_COUNT {
+        return Err(DemoError::TooMany { layer: "lampposts", count, max: MAX_COUNT });
+    }
+    let mut g = Gen { city, rng: Rng::new(seed ^ Layer::Lampposts.salt()), out: Out::new(0) };
+    g.lamppost_list(count)
 }
 
 /// The real lampposts of the embedded OGCIO file, with their real ids and devices.
@@ -647,6 +684,7 @@ fn real_lampposts(land: &super::city::Land) -> Result<Vec<Lamppost>, DemoError> 
             devices,
             lon,
             lat,
+            real: true,
         });
     }
     Ok(out)

@@ -311,6 +311,16 @@ fn lampposts_hold_the_real_ones_in_four_areas() {
     }
     let sensors = fs.iter().filter(|f| f["properties"]["air_quality"] == true).count();
     assert!(sensors > 10, "{sensors} with air quality sensors");
+    // The typed list is the same lampposts, in the same order.
+    let list = citydata::demo::smart_lampposts(&city, 400, citydata::demo::DEMO_SEED).unwrap();
+    assert_eq!(list.len(), fs.len());
+    for (l, f) in list.iter().zip(&fs) {
+        let p = &f["properties"];
+        assert_eq!(p["id"], l.id.as_str());
+        assert_eq!(p["real"], l.real);
+        assert_eq!(p["air_quality"], l.has("air_quality"));
+        assert_eq!(f["geometry"]["coordinates"][1].as_f64(), Some(l.lat));
+    }
 }
 
 #[test]
