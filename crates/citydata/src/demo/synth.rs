@@ -178,8 +178,8 @@ struct Gen<'a> {
     out: Out,
 }
 
-/// How many draws a feature may take before the generator gives up (never reached with the real
-/// districts: a draw lands on land about two times in three).
+/// How many draws a feature may take before the generator gives up (not reached with the real
+/// districts: every anchor stands on land, so draws near it often do too).
 const MAX_TRIES: usize = 10_000;
 
 /// A place found for a feature.
