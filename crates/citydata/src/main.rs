@@ -138,8 +138,13 @@ fn run() -> Result<()> {
                 Some(path) => {
                     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
                 }
-                None => std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())
-                    .context("cannot write to standard output"),
+                // A reader that stops early (`| head`) is not an error.
+                None => match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                        Err(e).context("cannot write to standard output")
+                    }
+                    _ => Ok(()),
+                },
             }
         }
         Command::Serve { db, port, host, no_demo } => serve(&db, &host, port, no_demo),

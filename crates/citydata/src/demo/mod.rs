@@ -22,7 +22,7 @@ use citydata_model::{DatasetMeta, Slug};
 use citydata_store::Store;
 
 pub use city::{City, Rng};
-pub use synth::{generate, Layer, DEMO_SEED, MAX_COUNT};
+pub use synth::{generate, smart_lampposts, Lamppost, Layer, DEMO_SEED, DEVICE_KEYS, MAX_COUNT};
 
 use crate::publish::{publish, PublishError, PublishOptions, Quiet};
 

@@ -31,7 +31,7 @@ pub enum Layer {
 }
 
 /// The largest count a layer may be asked for (the output is built in memory).
-pub const MAX_COUNT: usize = 2_000_000;
+pub const MAX_COUNT: usize = 1_000_000;
 
 impl Layer {
     /// How many features the demo holds.
@@ -178,8 +178,8 @@ struct Gen<'a> {
     out: Out,
 }
 
-/// How many draws a feature may take before the generator gives up (never reached with the real
-/// districts: a draw lands on land about two times in three).
+/// How many draws a feature may take before the generator gives up (not reached with the real
+/// districts: every anchor stands on land, so draws near it often do too).
 const MAX_TRIES: usize = 10_000;
 
 /// A place found for a feature.
@@ -224,8 +224,12 @@ impl Gen<'_> {
 
     /// The street grid's direction around a place: fixed per 500 m cell, so neighbours line up.
     fn grid_angle(p: &Place) -> f64 {
+        Self::grid_angle_at(p.lon, p.lat)
+    }
+
+    fn grid_angle_at(lon: f64, lat: f64) -> f64 {
         #[allow(clippy::cast_possible_truncation)]
-        let (cx, cy) = ((p.lon / 0.005).floor() as i64, (p.lat / 0.005).floor() as i64);
+        let (cx, cy) = ((lon / 0.005).floor() as i64, (lat / 0.005).floor() as i64);
         #[allow(clippy::cast_sign_loss)]
         let mut r = Rng::new((cx as u64).wrapping_mul(0x1_0000_0001) ^ (cy as u64).wrapping_mul(0x9E37_79B9));
         r.range(0.0, std::f64::consts::FRAC_PI_2)
@@ -241,7 +245,7 @@ impl Gen<'_> {
     }
 
     fn buildings(&mut self, count: usize) -> Result<(), DemoError> {
-        let mut taken: HashSet<(i64, i64)> = HashSet::with_capacity(count * 2);
+        let mut taken: HashSet<(i64, i64)> = HashSet::with_capacity(count * 16);
         for i in 0..count {
             let mut tries = 0;
             let b = loop {
@@ -268,18 +272,13 @@ impl Gen<'_> {
                 };
                 let angle = Self::grid_angle(&p) + self.rng.normal() * 0.05;
                 let Some(ring) = self.ring(&p, &shape, angle) else { continue };
-                // Keep buildings apart: one centroid per 25 m cell and its neighbours, unless the
-                // place is so crowded that it keeps failing.
-                #[allow(clippy::cast_possible_truncation)]
-                let cell = (
-                    (p.lon * M_PER_DEG_LON / 25.0).floor() as i64,
-                    (p.lat * M_PER_DEG_LAT / 25.0).floor() as i64,
-                );
-                let near = (-1..=1).any(|dx| (-1..=1).any(|dy| taken.contains(&(cell.0 + dx, cell.1 + dy))));
-                if near && tries < 40 {
+                // Keep buildings apart: no two bounding boxes (with a few metres of margin) share a
+                // cell of the occupancy grid, unless the place is so crowded that it keeps failing.
+                let cells = occupancy_cells(&ring);
+                if tries < 60 && cells.clone().any(|c| taken.contains(&c)) {
                     continue;
                 }
-                taken.insert(cell);
+                taken.extend(cells);
                 break (p, kind, ring, shape_area(&shape));
             };
             let (p, kind, ring, area) = b;
@@ -374,7 +373,8 @@ impl Gen<'_> {
 
     fn building_name(&mut self, kind: Kind, use_: (&str, &str)) -> (String, String) {
         let rng = &mut self.rng;
-        let (p_en, p_zh) = *rng.pick(NAME_PREFIXES);
+        let (p_en, p_zh) =
+            if rng.chance(0.5) { *rng.pick(NAME_PREFIXES) } else { *rng.pick(CANTONESE_PREFIXES) };
         match kind {
             _ if use_ == USE_IND => (format!("{p_en} Industrial Building"), format!("{p_zh}工業大廈")),
             _ if use_ == USE_COM => (format!("{p_en} Commercial Centre"), format!("{p_zh}商業中心")),
@@ -383,6 +383,8 @@ impl Gen<'_> {
                 (format!("{p_en} {t_en}"), format!("{p_zh}{t_zh}"))
             }
             Kind::Tower if rng.chance(0.2) => {
+                // Housing estates bear Cantonese names.
+                let (p_en, p_zh) = *rng.pick(CANTONESE_PREFIXES);
                 let block = rng.int(1, 12);
                 (format!("{p_en} Estate, Block {block}"), format!("{p_zh}邨第{block}座"))
             }
@@ -490,11 +492,15 @@ impl Gen<'_> {
 
     /// The real lampposts, then `count` synthetic ones along streets of the four areas.
     fn lampposts(&mut self, count: usize) -> Result<(), DemoError> {
-        let real = real_lampposts()?;
-        let mut ids: HashSet<String> = real.iter().map(|l| l.id.clone()).collect();
-        for l in &real {
-            self.lamppost(l, true);
+        for l in self.lamppost_list(count)? {
+            self.lamppost(&l);
         }
+        Ok(())
+    }
+
+    fn lamppost_list(&mut self, count: usize) -> Result<Vec<Lamppost>, DemoError> {
+        let mut all = real_lampposts(&self.city.land)?;
+        let mut ids: HashSet<String> = all.iter().map(|l| l.id.clone()).collect();
         let mut made = 0;
         let mut area_i = 0;
         let mut tries = 0;
@@ -508,7 +514,9 @@ impl Gen<'_> {
             area_i += 1;
             let lon0 = area.lon + self.rng.normal() * 350.0 / M_PER_DEG_LON;
             let lat0 = area.lat + self.rng.normal() * 350.0 / M_PER_DEG_LAT;
-            let angle = self.rng.range(0.0, std::f64::consts::PI);
+            // Along the local street grid (the buildings' orientation), one way or the other.
+            let turn = if self.rng.chance(0.5) { 0.0 } else { std::f64::consts::FRAC_PI_2 };
+            let angle = Self::grid_angle_at(lon0, lat0) + turn + self.rng.normal() * 0.03;
             let spacing = self.rng.range(22.0, 32.0);
             let posts = self.rng.int(6, 16);
             let street = self.city.nearest_street(lon0, lat0, 1200.0).map(|s| (s.en.clone(), s.zh.clone()));
@@ -552,15 +560,16 @@ impl Gen<'_> {
                     ],
                     lon,
                     lat,
+                    real: false,
                 };
-                self.lamppost(&l, false);
+                all.push(l);
                 made += 1;
             }
         }
-        Ok(())
+        Ok(all)
     }
 
-    fn lamppost(&mut self, l: &Lamppost, real: bool) {
+    fn lamppost(&mut self, l: &Lamppost) {
         let o = &mut self.out;
         o.begin();
         o.str("id", &l.id);
@@ -573,7 +582,7 @@ impl Gen<'_> {
         for (k, v) in DEVICE_KEYS.iter().zip(l.devices) {
             o.bool(k, v);
         }
-        o.bool("real", real);
+        o.bool("real", l.real);
         o.point((l.lon, l.lat));
     }
 }
@@ -590,25 +599,56 @@ pub const DEVICE_KEYS: [&str; 8] = [
     "wifi",
 ];
 
-/// A smart lamppost.
-struct Lamppost {
-    id: String,
-    street_en: String,
-    street_zh: String,
-    area: (&'static str, &'static str),
-    district: (String, String),
-    devices: [bool; 8],
-    lon: f64,
-    lat: f64,
+/// A smart lamppost of the demo, real or synthetic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lamppost {
+    /// Its id, such as "AA6337".
+    pub id: String,
+    /// The street, in English.
+    pub street_en: String,
+    /// The street, in Chinese.
+    pub street_zh: String,
+    /// The urban area (English, Chinese).
+    pub area: (&'static str, &'static str),
+    /// The district (English, Chinese).
+    pub district: (String, String),
+    /// The devices it carries, in the order of [`DEVICE_KEYS`].
+    pub devices: [bool; 8],
+    /// Longitude (WGS 84).
+    pub lon: f64,
+    /// Latitude (WGS 84).
+    pub lat: f64,
+    /// True for the real lampposts of the government's list.
+    pub real: bool,
+}
+
+impl Lamppost {
+    /// True when it carries the device named (one of [`DEVICE_KEYS`]).
+    #[must_use]
+    pub fn has(&self, device: &str) -> bool {
+        DEVICE_KEYS.iter().zip(self.devices).any(|(k, v)| *k == device && v)
+    }
+}
+
+/// The demo's smart lampposts as values: the real ones, then `count` synthetic ones, exactly those
+/// that `generate(city, Layer::Lampposts, count, seed)` writes (for the sensor simulator).
+///
+/// # Errors
+/// When `count` exceeds [`MAX_COUNT`], or (not expected) no place is found for one.
+pub fn smart_lampposts(city: &City, count: usize, seed: u64) -> Result<Vec<Lamppost>, DemoError> {
+    if count > MAX_COUNT {
+        return Err(DemoError::TooMany { layer: "lampposts", count, max: MAX_COUNT });
+    }
+    let mut g = Gen { city, rng: Rng::new(seed ^ Layer::Lampposts.salt()), out: Out::new(0) };
+    g.lamppost_list(count)
 }
 
 /// The real lampposts of the embedded OGCIO file, with their real ids and devices.
-fn real_lampposts() -> Result<Vec<Lamppost>, DemoError> {
+fn real_lampposts(land: &super::city::Land) -> Result<Vec<Lamppost>, DemoError> {
     let file = "Summary_of_Functions_on_Smart_Lampposts.geojson";
     let bad = |what: String| DemoError::Data { file: file.to_owned(), what };
     let r =
         super::real::FACILITIES.iter().find(|r| r.file == file).ok_or_else(|| bad("missing".to_owned()))?;
-    let land = super::city::Land::from_geojson(super::real::DISTRICTS)?;
     let doc: serde_json::Value = serde_json::from_slice(r.bytes).map_err(|e| bad(e.to_string()))?;
     let columns = [
         "Devices for collection of traffic data",
@@ -644,6 +684,7 @@ fn real_lampposts() -> Result<Vec<Lamppost>, DemoError> {
             devices,
             lon,
             lat,
+            real: true,
         });
     }
     Ok(out)
@@ -683,6 +724,20 @@ impl Kind {
             Kind::Village => (rng.range(10.0, 12.0), rng.range(10.0, 12.0)),
         }
     }
+}
+
+/// Side of an occupancy cell, in metres.
+const OCCUPANCY: f64 = 12.0;
+
+/// The occupancy cells that a ring's bounding box, grown by 2 m a side, touches.
+fn occupancy_cells(ring: &[(f64, f64)]) -> impl Iterator<Item = (i64, i64)> + Clone {
+    let xs = ring.iter().map(|p| p.0 * M_PER_DEG_LON);
+    let ys = ring.iter().map(|p| p.1 * M_PER_DEG_LAT);
+    #[allow(clippy::cast_possible_truncation)]
+    let cell = |v: f64| (v / OCCUPANCY).floor() as i64;
+    let (x0, x1) = (cell(xs.clone().fold(f64::MAX, f64::min) - 2.0), cell(xs.fold(f64::MIN, f64::max) + 2.0));
+    let (y0, y1) = (cell(ys.clone().fold(f64::MAX, f64::min) - 2.0), cell(ys.fold(f64::MIN, f64::max) + 2.0));
+    (x0..=x1).flat_map(move |x| (y0..=y1).map(move |y| (x, y)))
 }
 
 /// The area of a simple polygon given counter-clockwise (shoelace), in m².
@@ -740,16 +795,30 @@ const LU_GREEN: Pair = ("Green Belt", "綠化地帶");
 const NAME_PREFIXES: &[Pair] = &[
     ("Harbour View", "海景"),
     ("Sea Crest", "海峰"),
-    ("Golden", "金"),
-    ("Royal", "御"),
-    ("Grand", "宏"),
-    ("Park", "柏"),
+    ("Golden", "金都"),
+    ("Royal", "御景"),
+    ("Grand", "宏圖"),
+    ("Park", "柏景"),
     ("Lucky", "幸運"),
     ("Prosperity", "興盛"),
-    ("Fortune", "富"),
+    ("Fortune", "富利"),
     ("Ocean", "海洋"),
     ("Hillside", "山邊"),
     ("Bayview", "灣景"),
+    ("Silver", "銀輝"),
+    ("Jade", "翠華"),
+    ("Pearl", "明珠"),
+    ("Lotus", "蓮花"),
+    ("Phoenix", "鳳凰"),
+    ("Peony", "牡丹"),
+    ("Orchid", "蘭苑"),
+    ("Cheerful", "歡樂"),
+    ("Peaceful", "安寧"),
+    ("Evergreen", "長青"),
+];
+
+/// Names in Cantonese romanisation, as most of Hong Kong's buildings and all its housing estates bear.
+const CANTONESE_PREFIXES: &[Pair] = &[
     ("Kwong Wah", "光華"),
     ("Wing On", "永安"),
     ("Tai Hing", "大興"),
@@ -762,22 +831,12 @@ const NAME_PREFIXES: &[Pair] = &[
     ("On Lee", "安利"),
     ("Hoi Tak", "海德"),
     ("Shun Fat", "順發"),
-    ("Yee Kok", "怡閣"),
+    ("Yee On", "怡安"),
     ("Sun Hing", "新興"),
     ("Chung Hing", "中興"),
     ("Wai Lun", "偉倫"),
     ("Lok Sin", "樂善"),
     ("Tin Ma", "天馬"),
-    ("Silver", "銀"),
-    ("Jade", "翠"),
-    ("Pearl", "明珠"),
-    ("Lotus", "蓮花"),
-    ("Phoenix", "鳳凰"),
-    ("Peony", "牡丹"),
-    ("Orchid", "蘭"),
-    ("Cheerful", "歡樂"),
-    ("Peaceful", "安寧"),
-    ("Evergreen", "長青"),
 ];
 
 const NAME_SUFFIXES: &[Pair] = &[

@@ -16,8 +16,12 @@ fn demo_dir() -> PathBuf {
 
 /// The district polygons as plain rings, for a point-in-polygon test written independently of the
 /// generator's index: even-odd over every ring of a district, all edges, no shortcuts.
-/// A district: its English name and its rings.
-type District = (String, Vec<Vec<(f64, f64)>>);
+/// A district: its English name, its bounding box and its rings.
+struct District {
+    name: String,
+    bbox: [f64; 4],
+    rings: Vec<Vec<(f64, f64)>>,
+}
 
 fn districts() -> Vec<District> {
     let text = std::fs::read_to_string(demo_dir().join("hk-districts/districts.geojson")).unwrap();
@@ -33,7 +37,7 @@ fn districts() -> Vec<District> {
             } else {
                 g["coordinates"].as_array().unwrap().iter().collect()
             };
-            let rings = polys
+            let rings: Vec<Vec<(f64, f64)>> = polys
                 .iter()
                 .flat_map(|p| p.as_array().unwrap())
                 .map(|r| {
@@ -44,7 +48,11 @@ fn districts() -> Vec<District> {
                         .collect()
                 })
                 .collect();
-            (f["properties"]["DC_ENG"].as_str().unwrap().to_owned(), rings)
+            let mut bbox = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+            for &(x, y) in rings.iter().flatten() {
+                bbox = [bbox[0].min(x), bbox[1].min(y), bbox[2].max(x), bbox[3].max(y)];
+            }
+            District { name: f["properties"]["DC_ENG"].as_str().unwrap().to_owned(), bbox, rings }
         })
         .collect()
 }
@@ -64,13 +72,12 @@ fn inside(rings: &[Vec<(f64, f64)>], (x, y): (f64, f64)) -> bool {
 
 /// The name of the district that holds the point, if any.
 fn district_of(ds: &[District], p: (f64, f64)) -> Option<&str> {
-    let in_bbox = |rings: &[Vec<(f64, f64)>]| {
-        let all = rings.iter().flatten();
-        let (x0, x1) = all.clone().fold((f64::MAX, f64::MIN), |(a, b), q| (a.min(q.0), b.max(q.0)));
-        let (y0, y1) = all.fold((f64::MAX, f64::MIN), |(a, b), q| (a.min(q.1), b.max(q.1)));
-        (x0..=x1).contains(&p.0) && (y0..=y1).contains(&p.1)
-    };
-    ds.iter().find(|(_, rings)| in_bbox(rings) && inside(rings, p)).map(|(n, _)| n.as_str())
+    ds.iter()
+        .find(|d| {
+            let [x0, y0, x1, y1] = d.bbox;
+            (x0..=x1).contains(&p.0) && (y0..=y1).contains(&p.1) && inside(&d.rings, p)
+        })
+        .map(|d| d.name.as_str())
 }
 
 fn features(text: &str) -> Vec<Value> {
@@ -182,6 +189,30 @@ fn polygons_are_closed_counter_clockwise_and_simple() {
 }
 
 #[test]
+fn buildings_do_not_overlap() {
+    let city = City::hong_kong().unwrap();
+    let boxes: Vec<[f64; 4]> = features(&generate(&city, Layer::Buildings, 3000, 4).unwrap())
+        .iter()
+        .map(|f| {
+            let ring = positions(&f["geometry"]);
+            let mut b = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+            for (x, y) in ring {
+                b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+            }
+            b
+        })
+        .collect();
+    let mut sorted = boxes.clone();
+    sorted.sort_by(|a, b| a[0].total_cmp(&b[0]));
+    for (i, a) in sorted.iter().enumerate() {
+        for b in sorted[i + 1..].iter().take_while(|b| b[0] <= a[2]) {
+            let apart = b[1] > a[3] || a[1] > b[3];
+            assert!(apart, "bounding boxes {a:?} and {b:?} overlap");
+        }
+    }
+}
+
+#[test]
 fn properties_are_bilingual_and_non_empty() {
     let city = City::hong_kong().unwrap();
     for layer in [Layer::Buildings, Layer::Parcels, Layer::Hotspots, Layer::Lampposts] {
@@ -280,6 +311,16 @@ fn lampposts_hold_the_real_ones_in_four_areas() {
     }
     let sensors = fs.iter().filter(|f| f["properties"]["air_quality"] == true).count();
     assert!(sensors > 10, "{sensors} with air quality sensors");
+    // The typed list is the same lampposts, in the same order.
+    let list = citydata::demo::smart_lampposts(&city, 400, citydata::demo::DEMO_SEED).unwrap();
+    assert_eq!(list.len(), fs.len());
+    for (l, f) in list.iter().zip(&fs) {
+        let p = &f["properties"];
+        assert_eq!(p["id"], l.id.as_str());
+        assert_eq!(p["real"], l.real);
+        assert_eq!(p["air_quality"], l.has("air_quality"));
+        assert_eq!(f["geometry"]["coordinates"][1].as_f64(), Some(l.lat));
+    }
 }
 
 #[test]
@@ -311,7 +352,10 @@ fn serve_publishes_the_whole_demo() {
     let server = Server::start(dir.path(), &["--db", "demo.db"]);
     let list = server.json("/api/v1/datasets?limit=100");
     assert_eq!(list["count"], 32, "5 figures, the districts, 22 facility datasets, 4 synthetic layers");
-    let real = std::fs::read_dir(demo_dir().join("hk-geodata")).unwrap().count();
+    let real = std::fs::read_dir(demo_dir().join("hk-geodata"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "geojson"))
+        .count();
     assert_eq!(real, 22);
     for (slug, file, rows) in [
         ("districts", "hk-districts/districts.geojson", 18),
