@@ -44,6 +44,7 @@ fn version_json(slug: &str, r: &Resource, v: &Version) -> JsonValue {
         "publisher": v.publisher,
         "schema": v.schema,
         "skipped_rows": v.skipped,
+        "spatial": v.spatial,
         "download_url": format!("/api/v1/datasets/{slug}/resources/{}/versions/{}/download", r.name, v.number),
     })
 }

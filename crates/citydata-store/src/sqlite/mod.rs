@@ -297,6 +297,27 @@ impl SqliteStore {
                     problems.push(format!("resource {id} version {number} records {rows} rows, its table has {n}"));
                 }
             }
+            let spatial: Vec<(String, String)> = tx
+                .prepare(
+                    "SELECT r.id, v.spatial FROM resources r
+                     JOIN versions v ON v.resource_id = r.id AND v.number = r.current_version
+                     WHERE v.spatial IS NOT NULL",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            for (id, summary) in &spatial {
+                let Ok(sp) = serde_json::from_str::<crate::Spatial>(summary) else {
+                    problems.push(format!("resource {id}: its spatial summary cannot be read"));
+                    continue;
+                };
+                let indexed: rusqlite::Result<i64> =
+                    tx.query_row(&format!("SELECT COUNT(*) FROM {}", quote_ident(&geo_table(id))), [], |r| r.get(0));
+                match indexed {
+                    Ok(n) if n.unsigned_abs() == sp.count => {}
+                    Ok(n) => problems.push(format!("resource {id}: {} geometries, {n} in the spatial index", sp.count)),
+                    Err(e) => problems.push(format!("resource {id}: its spatial index cannot be read: {e}")),
+                }
+            }
             let orphans: i64 = tx.query_row(
                 "SELECT COUNT(*) FROM versions v WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = v.sha256)
                  OR v.number > (SELECT current_version FROM resources r WHERE r.id = v.resource_id)",

@@ -9,4 +9,5 @@ mod crash;
 mod demo;
 mod publish;
 mod serve;
+mod spatial;
 mod tidy;
