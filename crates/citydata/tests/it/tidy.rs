@@ -32,10 +32,31 @@ fn crates_depend_only_on_their_layers() {
     let forbidden: &[(&str, &[&str])] = &[
         (
             "citydata-model",
-            &["rusqlite", "tokio", "axum", "csv", "citydata-formats", "citydata-store", "citydata-server"],
+            &[
+                "rusqlite",
+                "tokio",
+                "axum",
+                "csv",
+                "citydata-geo",
+                "citydata-formats",
+                "citydata-store",
+                "citydata-server",
+            ],
         ),
         ("citydata-formats", &["rusqlite", "tokio", "axum", "citydata-store", "citydata-server"]),
         ("citydata-store", &["tokio", "axum", "citydata-formats", "citydata-server"]),
+        (
+            "citydata-geo",
+            &[
+                "rusqlite",
+                "tokio",
+                "axum",
+                "citydata-model",
+                "citydata-formats",
+                "citydata-store",
+                "citydata-server",
+            ],
+        ),
         ("citydata-server", &["rusqlite", "citydata-formats"]),
         ("citydata", &["rusqlite"]),
     ];
