@@ -318,3 +318,47 @@ def test_datastore_search_spatial_filters(server):
     assert near["total"] == len(rows(server, _near="114.1694,22.3193,1500", _limit=1000)["records"])
     with pytest.raises(ckanapi.ValidationError):
         ckan.action.datastore_search(resource_id=rid, bbox="1,2,3")
+
+
+def test_temporal_filters_on_a_datetime_property(server):
+    every, _ = items(server, "libraries", limit=1000)
+    stamps = [f["properties"]["Last Update"] for f in every["features"]]
+    assert all(isinstance(s, str) for s in stamps)
+    cut = sorted(stamps)[len(stamps) // 2]
+    after, _ = items(server, "libraries", limit=1000,
+                     filter=f"T_AFTER(\"Last Update\", TIMESTAMP('{cut.replace(' ', 'T')}Z'))")
+    want = {f["id"] for f in every["features"] if f["properties"]["Last Update"] > cut}
+    assert {f["id"] for f in after["features"]} == want and want
+    # `datetime` applies to the collection's first date property, ends included.
+    day = cut[:10]
+    window, _ = items(server, "libraries", limit=1000, datetime=f"{day}T00:00:00Z/{day}T23:59:59Z")
+    assert {f["id"] for f in window["features"]} == {
+        f["id"] for f in every["features"] if f["properties"]["Last Update"][:10] == day
+    }
+
+
+def test_the_api_definition_resolves_offline(server):
+    status, headers, doc = get(server, "/ogc/api")
+    assert status == 200 and headers["Content-Type"] == "application/vnd.oai.openapi+json;version=3.0"
+    refs = []
+
+    def walk(v):
+        if isinstance(v, dict):
+            if "$ref" in v:
+                refs.append(v["$ref"])
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    walk(doc)
+    assert refs
+    for ref in refs:
+        assert ref.startswith("#/"), ref
+        node = doc
+        for part in ref[2:].split("/"):
+            node = node[part]
+    # Each collection's properties are query parameters of its own items path.
+    params = {p["name"] for p in doc["paths"]["/collections/libraries/items"]["get"]["parameters"] if "name" in p}
+    assert {"District", "Facility Name", "地區"} <= params
