@@ -600,6 +600,16 @@ impl SpatialOp {
         SpatialOp::ALL.into_iter().find(|op| op.name()[2..].eq_ignore_ascii_case(n))
     }
 
+    /// The relation with its operands swapped (`a within b` is `b contains a`).
+    #[must_use]
+    pub fn converse(self) -> SpatialOp {
+        match self {
+            SpatialOp::Within => SpatialOp::Contains,
+            SpatialOp::Contains => SpatialOp::Within,
+            other => other,
+        }
+    }
+
     /// The CQL2 name: `S_INTERSECTS`, `S_DISJOINT`, ...
     pub fn name(self) -> &'static str {
         match self {

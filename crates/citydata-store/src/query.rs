@@ -673,72 +673,9 @@ pub enum ArithOp {
     Pow,
 }
 
-/// A spatial relation in [`Cond::Spatial`] (the DE-9IM predicates of Simple Features).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SpatialOp {
-    /// The geometries share at least one point.
-    Intersects,
-    /// The geometries share no point.
-    Disjoint,
-    /// The row's geometry lies inside the other.
-    Within,
-    /// The row's geometry holds the other.
-    Contains,
-    /// The geometries meet at their boundaries only.
-    Touches,
-    /// The geometries cross (share some interior points, of lower dimension).
-    Crosses,
-    /// The geometries overlap (same dimension, neither holds the other).
-    Overlaps,
-    /// The geometries are spatially equal.
-    Equals,
-}
-
-impl SpatialOp {
-    /// Every relation.
-    pub const ALL: [SpatialOp; 8] = [
-        SpatialOp::Intersects,
-        SpatialOp::Disjoint,
-        SpatialOp::Within,
-        SpatialOp::Contains,
-        SpatialOp::Touches,
-        SpatialOp::Crosses,
-        SpatialOp::Overlaps,
-        SpatialOp::Equals,
-    ];
-
-    /// The relation's name in lower case (`intersects`, ..., `equals`): the name the store passes
-    /// to its exact test.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            SpatialOp::Intersects => "intersects",
-            SpatialOp::Disjoint => "disjoint",
-            SpatialOp::Within => "within",
-            SpatialOp::Contains => "contains",
-            SpatialOp::Touches => "touches",
-            SpatialOp::Crosses => "crosses",
-            SpatialOp::Overlaps => "overlaps",
-            SpatialOp::Equals => "equals",
-        }
-    }
-
-    /// The relation named `name` (as [`SpatialOp::name`] gives it).
-    #[must_use]
-    pub fn from_name(name: &str) -> Option<SpatialOp> {
-        SpatialOp::ALL.into_iter().find(|op| op.name() == name)
-    }
-
-    /// The relation with its operands swapped (`a within b` is `b contains a`).
-    #[must_use]
-    pub fn converse(self) -> SpatialOp {
-        match self {
-            SpatialOp::Within => SpatialOp::Contains,
-            SpatialOp::Contains => SpatialOp::Within,
-            other => other,
-        }
-    }
-}
+/// A spatial relation in [`Cond::Spatial`]: the DE-9IM predicates of Simple Features, as the
+/// geometry crate defines and tests them.
+pub use citydata_geo::SpatialOp;
 
 /// A temporal relation in [`Cond::Temporal`], as CQL2 defines them on intervals `a` and `b`
 /// (an instant is an interval whose ends are equal).
