@@ -43,10 +43,11 @@
 # passes, tile sizes, and the server's RSS after.
 #
 # Printed: per workload the requests a second of citydata and of each pygeoapi provider, the ratio,
-# p99 latency and errors; the tile table; RSS; `uptime` before and after and the busiest other
+# p99 latency and errors; the tile table; RSS; `uptime` before and after and the busiest
 # processes (the machine is shared).
 #
-# Run (from anywhere; ~8 minutes with the three providers):
+# Run (from anywhere; ~22 minutes with the three providers, most of it waiting for the GeoJSON
+# provider's workers to finish the requests queued in each run; ~6 minutes with PROVIDERS=spatialite):
 #   CITYDATA_BIN=/path/to/citydata bench/spatial.sh
 #   CITYDATA_BIN=/path/to/citydata BENCH_DIR=/tmp/spatial-work ROUNDS=1 PROVIDERS=spatialite KEEP=1 bench/spatial.sh
 # Environment:
@@ -326,7 +327,7 @@ log "tiles: /tiles/hotspots/z/x/y.mvt, z12..16, at most $TILE_CAP a zoom, $TILE_
     die "the tile timing failed"
 rss_tiles=$(rss_of citydata)
 uptime_after=$(uptime)
-busy=$(ps -eo pcpu=,comm= --sort=-pcpu | head -8 | awk '{ printf "%s %s%%; ", $2, $1 }')
+busy=$(ps -eo pcpu=,comm= --sort=-pcpu | head -8 | awk '{ printf "%s %s%%; ", $2, $1 }') # CPU over each one's life
 
 # --- the table ---------------------------------------------------------------------------------
 # median NAME -> "req/s p50 p99 errors" of the round with the median requests a second (the lower
@@ -377,6 +378,6 @@ grep 'checked\|DIFFERENT\|NOT 200' "$work/checks.txt" | sed 's/^ */  /'
 echo
 echo "uptime before: $uptime_before"
 echo "uptime after:  $uptime_after"
-echo "busiest processes at the end: $busy"
+echo "busiest processes at the end (ps %cpu, over each process's life): $busy"
 echo "citydata: $citydata"
 echo "pygeoapi $pg_version, gunicorn $gu_version (2 sync workers), raw outputs: $work (kept with KEEP=1)"
