@@ -6,6 +6,11 @@
 //! acknowledged only after its commit; every committed observation is also an [`Event`] on the
 //! broadcast feed.
 
+pub mod feeds;
+pub mod live;
+pub mod mqtt;
+pub mod simulate;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

@@ -1,0 +1,1 @@
+//! feeds (in progress).
