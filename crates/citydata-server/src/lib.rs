@@ -36,6 +36,8 @@ pub use error::ApiError;
 pub struct AppState {
     /// The store.
     pub store: Arc<Store>,
+    /// The ingest path of observations (group commit; also the feed of committed events).
+    pub ingest: Arc<dyn citydata_sensors::Ingest>,
 }
 
 /// The OpenAPI 3.1 document of every route.
@@ -116,7 +118,8 @@ mod tests {
     fn state() -> (tempfile::TempDir, AppState) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
-        (dir, AppState { store: Arc::new(store) })
+        let ingest = citydata_sensors::GroupCommit::start(&store).unwrap();
+        (dir, AppState { store: Arc::new(store), ingest: Arc::new(ingest) })
     }
 
     async fn get(app: &Router, path: &str) -> (StatusCode, serde_json::Value) {

@@ -192,7 +192,9 @@ fn serve(db: &std::path::Path, host: &str, port: u16, no_demo: bool) -> Result<(
         let shown =
             if addr.ip().is_unspecified() { format!("localhost:{}", addr.port()) } else { addr.to_string() };
         println!("citydata serving {} at http://{shown}/", db.display());
-        let state = citydata_server::AppState { store: Arc::new(store) };
+        let ingest =
+            citydata_sensors::GroupCommit::start(&store).context("cannot start the sensor ingest")?;
+        let state = citydata_server::AppState { store: Arc::new(store), ingest: Arc::new(ingest) };
         citydata_server::serve(listener, state, shutdown_signal()).await?;
         println!("citydata stopped");
         Ok(())

@@ -14,11 +14,12 @@ use sha2::{Digest, Sha256};
 
 mod query;
 mod sandbox;
+pub(crate) mod sensors;
 
 use crate::{quote_ident, Dataset, NewVersion, Organization, Resource, Result, Rows, StoreError, Version};
 
 /// The newest schema this build writes.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const MIGRATIONS: &[&str] = &[
     r"
@@ -90,6 +91,7 @@ CREATE TABLE value_counts (
     PRIMARY KEY (resource_id, column_name, value)
 ) STRICT, WITHOUT ROWID;
 ",
+    sensors::MIGRATION,
 ];
 
 const CHUNK: usize = 1 << 20;
@@ -132,6 +134,7 @@ fn configure(conn: &Connection) -> Result<()> {
     // those that use the values of bound LIKE patterns and limits with indexes; the tables of
     // resources have none but the rowid, and no statistics are gathered (no ANALYZE).
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    sensors::register_functions(conn)?;
     Ok(())
 }
 

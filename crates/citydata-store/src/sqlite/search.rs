@@ -649,7 +649,7 @@ mod tests {
         )
         .unwrap();
         let tables: Vec<String> = c
-            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'search%'")
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND (name LIKE 'search%' OR name LIKE 'sta~_%' ESCAPE '~')")
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
@@ -665,7 +665,10 @@ mod tests {
         assert_eq!(store.search(&SearchQuery::default()).unwrap().count, 5);
         drop(store);
         let c = Connection::open(&path).unwrap();
-        assert_eq!(c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), 3);
+        assert_eq!(
+            c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(),
+            super::super::SCHEMA_VERSION
+        );
     }
 
     /// Not a benchmark with limits, a look: with `RUN_SLOW_TESTS` set, builds a catalogue of 10,000
