@@ -106,6 +106,7 @@ impl FeedReading {
             result: self.result,
             result_time: self.result_time,
             parameters: self.parameters,
+            feature_of_interest: None,
         }
     }
 }
@@ -485,9 +486,12 @@ pub struct TdLane {
     pub valid: bool,
 }
 
-/// A detector snapshot: `periods` are `(start, [(detector_id, direction, lanes)])`, each period 30
-/// seconds, all on the date of the first (Hong Kong time).
-pub fn write_td(periods: &[(OffsetDateTime, Vec<(String, String, Vec<TdLane>)>)]) -> String {
+/// One detector in one period: its id, its direction and its lanes.
+pub type TdDetector = (String, String, Vec<TdLane>);
+
+/// A detector snapshot: `periods` are `(start, detectors)`, each period 30 seconds, all on the date
+/// of the first (Hong Kong time).
+pub fn write_td(periods: &[(OffsetDateTime, Vec<TdDetector>)]) -> String {
     let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     let hms = format_description!("[hour]:[minute]:[second]");
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<raw_speed_volume_list>");

@@ -315,6 +315,7 @@ mod tests {
                 result: serde_json::json!(id as f64 / 2.0),
                 result_time: None,
                 parameters: None,
+                feature_of_interest: None,
             },
         })
     }

@@ -123,7 +123,7 @@ pub fn topic_of(datastream: i64) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
     /// A reading to store.
-    Reading(NewObservation),
+    Reading(Box<NewObservation>),
     /// The announcement of a stored observation (it has an `@iot.id`): not ingested.
     Announcement,
 }
@@ -156,7 +156,7 @@ pub fn parse_message(topic: &str, payload: &[u8]) -> Result<Message, MqttError> 
             })?,
     };
     let reading = observation_from_json(datastream, &mut m).map_err(bad)?;
-    Ok(Message::Reading(reading))
+    Ok(Message::Reading(Box::new(reading)))
 }
 
 /// Reads a SensorThings Observation object (as a device creates it) for `datastream`.
@@ -170,7 +170,13 @@ pub fn observation_from_json(
     for key in m.keys() {
         if !matches!(
             key.as_str(),
-            "phenomenonTime" | "result" | "resultTime" | "parameters" | "validTime" | "resultQuality"
+            "phenomenonTime"
+                | "result"
+                | "resultTime"
+                | "parameters"
+                | "validTime"
+                | "resultQuality"
+                | "FeatureOfInterest"
         ) && !key.starts_with("Datastream")
         {
             return Err(format!("unknown member {key:?}"));
@@ -192,7 +198,23 @@ pub fn observation_from_json(
         Some(serde_json::Value::Object(p)) => Some(p),
         Some(_) => return Err("\"parameters\" must be an object".to_owned()),
     };
-    Ok(NewObservation { datastream, phenomenon_time, phenomenon_end, result, result_time, parameters })
+    let feature_of_interest = match m.get("FeatureOfInterest") {
+        None => None,
+        Some(f) => Some(
+            f.get("@iot.id")
+                .and_then(serde_json::Value::as_i64)
+                .ok_or("\"FeatureOfInterest\" must be a reference {\"@iot.id\": N}")?,
+        ),
+    };
+    Ok(NewObservation {
+        datastream,
+        phenomenon_time,
+        phenomenon_end,
+        result,
+        result_time,
+        parameters,
+        feature_of_interest,
+    })
 }
 
 fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
@@ -341,7 +363,8 @@ async fn poll_loop(
                 match parse_message(&p.topic, &p.payload) {
                     Ok(Message::Reading(reading)) => {
                         stats.received.fetch_add(1, Ordering::Relaxed);
-                        if tx.send(Received { publish: p, generation: gen, reading }).await.is_err() {
+                        if tx.send(Received { publish: p, generation: gen, reading: *reading }).await.is_err()
+                        {
                             return;
                         }
                     }
@@ -507,7 +530,7 @@ mod tests {
             br#"{"phenomenonTime":"2026-05-01T08:00:00+08:00","result":1,"Datastream":{"@iot.id":9}}"#,
         )
         .unwrap();
-        assert!(matches!(m, Message::Reading(NewObservation { datastream: 9, .. })), "{m:?}");
+        assert!(matches!(&m, Message::Reading(r) if r.datastream == 9), "{m:?}");
         assert!(parse_message(
             "v1.1/Observations",
             br#"{"phenomenonTime":"2026-05-01T08:00:00Z","result":1}"#
@@ -650,7 +673,7 @@ mod tests {
                             e.insert(next);
                             let o = crate::Observation { id: next, reading: r };
                             let _ = self.tx.send(Arc::new(Event::Observation(o.clone())));
-                            out.push(Outcome::Stored(o));
+                            out.push(Outcome::Stored(Box::new(o)));
                         }
                     }
                 }
