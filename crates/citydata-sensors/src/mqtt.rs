@@ -315,6 +315,15 @@ struct Received {
     reading: NewObservation,
 }
 
+static RUNNING: std::sync::Mutex<Vec<std::sync::Weak<MqttStats>>> = std::sync::Mutex::new(Vec::new());
+
+/// The counters of the bridges running in this process (for status pages).
+pub fn running() -> Vec<Arc<MqttStats>> {
+    let mut list = RUNNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    list.retain(|w| w.strong_count() > 0);
+    list.iter().filter_map(std::sync::Weak::upgrade).collect()
+}
+
 /// Starts the bridge on the current tokio runtime.
 pub fn start(broker: &BrokerUrl, ingest: Arc<dyn Ingest>, opts: BridgeOptions) -> Bridge {
     let mut mo = MqttOptions::new(opts.client_id.clone(), broker.host.clone(), broker.port);
@@ -324,6 +333,7 @@ pub fn start(broker: &BrokerUrl, ingest: Arc<dyn Ingest>, opts: BridgeOptions) -
         .set_max_packet_size(MAX_MESSAGE + 1024, MAX_MESSAGE + 1024);
     let (client, eventloop) = AsyncClient::new(mo, 10_000);
     let stats = Arc::new(MqttStats::default());
+    RUNNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Arc::downgrade(&stats));
     let generation = Arc::new(AtomicU64::new(0));
     let (tx, rx) = mpsc::channel::<Received>(MAX_BATCH * 2);
     let mut tasks = vec![

@@ -30,7 +30,7 @@ use citydata_store::Store;
 use serde_json::{json, Value as Json};
 use time::OffsetDateTime;
 
-use crate::{Ingest, NewObservation};
+use crate::{feeds, Ingest, NewObservation};
 
 /// Why the simulator stopped or could not start.
 #[derive(Debug, thiserror::Error)]
@@ -985,6 +985,219 @@ pub fn run(
         }
         std::thread::sleep(opts.tick.saturating_sub(started.elapsed().saturating_sub(elapsed)));
     }
+}
+
+/// Starts the demo's simulator in this process, on its own thread: 400 lampposts, each series one
+/// reading a minute, into `ingest` (Datastreams created in `store` first if missing). Call from
+/// within a tokio runtime. The thread ends when `stop` is set.
+pub fn start_in_process(
+    store: Arc<Store>,
+    ingest: Arc<dyn Ingest>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let runtime = tokio::runtime::Handle::current();
+    std::thread::spawn(move || {
+        let fleet = Fleet::demo(400, 2026);
+        let specs: Vec<SeriesSpec> =
+            fleet.series().iter().map(|(i, m)| SeriesSpec::lamppost(&fleet.lampposts[*i], *m)).collect();
+        let t = Instant::now();
+        let ids = match ensure_datastreams(&mut StoreDirectory { store: &store }, &specs) {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::error!(error = %e, "the lamppost simulator cannot start");
+                return;
+            }
+        };
+        tracing::info!(
+            lampposts = fleet.lampposts.len(),
+            datastreams = ids.len(),
+            "lamppost simulator running (set up in {:.1?})",
+            t.elapsed()
+        );
+        let opts = RunOptions {
+            rate: ids.len() as f64 / 60.0,
+            tick: Duration::from_secs(1),
+            ..RunOptions::default()
+        };
+        let mut sink = IngestSink { ingest, runtime };
+        if let Err(e) = run(&fleet, &ids, &mut sink, &opts, &RunStats::default(), &stop) {
+            tracing::error!(error = %e, "the lamppost simulator stopped");
+        }
+    })
+}
+
+/// The `simulate` command: drives `fleet` into `target` (`http://HOST:PORT` of a citydata server,
+/// or `mqtt://HOST:PORT` of a broker, whose Datastreams live at `api`), or posts the government's
+/// feed shapes (`feeds`, HTTP only). Returns a summary.
+///
+/// # Errors
+/// When the target is not understood, or the directory or sink fails.
+pub fn run_cli(
+    target: &str,
+    api: &str,
+    fleet: &Fleet,
+    feeds: bool,
+    opts: &RunOptions,
+    stop: &AtomicBool,
+) -> Result<String, SimError> {
+    let stats = RunStats::default();
+    let specs: Vec<SeriesSpec> =
+        fleet.series().iter().map(|(i, m)| SeriesSpec::lamppost(&fleet.lampposts[*i], *m)).collect();
+    let http = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+    if feeds {
+        if !http(target) {
+            return Err(SimError::Sink(format!(
+                "feeds are posted over HTTP; {target:?} is not an http:// URL"
+            )));
+        }
+        return run_feeds(target.trim_end_matches('/'), fleet, opts, stop);
+    }
+    let t = Instant::now();
+    if http(target) {
+        let base = format!("{}/sta/v1.1", target.trim_end_matches('/'));
+        let ids = ensure_datastreams(&mut HttpDirectory::new(&base), &specs)?;
+        tracing::info!(datastreams = ids.len(), "set up in {:.1?}", t.elapsed());
+        run(fleet, &ids, &mut HttpSink::new(&base), opts, &stats, stop)?;
+    } else if target.starts_with("mqtt://") || target.starts_with("tcp://") {
+        let broker = crate::mqtt::BrokerUrl::parse(target).map_err(|e| SimError::Sink(e.to_string()))?;
+        let base = format!("{}/sta/v1.1", api.trim_end_matches('/'));
+        let ids = ensure_datastreams(&mut HttpDirectory::new(&base), &specs)?;
+        tracing::info!(datastreams = ids.len(), "set up in {:.1?}", t.elapsed());
+        let mut sink = MqttSink::connect(&broker, &format!("citydata-simulator-{}", opts.seed));
+        run(fleet, &ids, &mut sink, opts, &stats, stop)?;
+    } else {
+        return Err(SimError::Sink(format!("{target:?} is neither http://HOST:PORT nor mqtt://HOST:PORT")));
+    }
+    Ok(format!(
+        "{} readings generated, {} sent ({} late), {} lost on purpose, {} stored",
+        stats.generated.load(Ordering::Relaxed),
+        stats.sent.load(Ordering::Relaxed),
+        stats.late.load(Ordering::Relaxed),
+        stats.lost.load(Ordering::Relaxed),
+        stats.stored.load(Ordering::Relaxed),
+    ))
+}
+
+/// The EPD stations the feed mode reports, with the lamppost whose air stands for theirs.
+const AQHI_STATIONS: [(&str, &str); 4] = [
+    ("General Stations", "Central/Western"),
+    ("General Stations", "Kwun Tong"),
+    ("Roadside Stations", "Causeway Bay"),
+    ("Roadside Stations", "Mong Kok"),
+];
+
+/// The three feed documents of `fleet` at `t`: the detector snapshot (the last two 30-second
+/// periods), the lamppost weather (every device) and the past-24-hour AQHI.
+pub fn feed_documents(fleet: &Fleet, model: Model, t: OffsetDateTime) -> (String, Json, String) {
+    let p1 = t.replace_nanosecond(0).unwrap_or(t) - time::Duration::seconds(i64::from(t.second() % 30) + 60);
+    let mut periods = Vec::new();
+    for start in [p1, p1 + time::Duration::seconds(30)] {
+        let mut detectors = Vec::new();
+        for (i, l) in
+            fleet.lampposts.iter().enumerate().filter(|(_, l)| l.measures.contains(&Measure::TrafficFlow))
+        {
+            let flow = model.value(i, Measure::TrafficFlow, start).as_i64().unwrap_or(0);
+            let speed = model.value(i, Measure::TrafficSpeed, start).as_f64().unwrap_or(50.0);
+            let lanes = ["Fast Lane", "Middle Lane", "Slow Lane"]
+                .iter()
+                .enumerate()
+                .map(|(k, lane)| {
+                    let share = [0.3, 0.35, 0.35][k];
+                    let volume = ((flow as f64) / 2.0 * share).round() as i64;
+                    let valid =
+                        unit(mix(model.seed, &[0x7d, i as u64, k as u64, start.unix_timestamp() as u64]))
+                            > 0.01;
+                    feeds::TdLane {
+                        lane_id: (*lane).to_owned(),
+                        speed: (speed + [8.0, 0.0, -8.0][k]).max(3.0).round() as i64,
+                        occupancy: (volume * 4).min(100),
+                        volume,
+                        valid,
+                    }
+                })
+                .collect();
+            detectors.push((format!("SLP{}", l.id), l.area.clone(), lanes));
+        }
+        periods.push((start, detectors));
+    }
+    let td = feeds::write_td(&periods);
+    let ten = t.replace_nanosecond(0).unwrap_or(t)
+        - time::Duration::seconds(i64::from(t.minute() % 10) * 60 + i64::from(t.second()));
+    let hko: Vec<Json> = fleet
+        .lampposts
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.measures.contains(&Measure::Temperature))
+        .map(|(i, l)| {
+            let rh = model.value(i, Measure::Humidity, ten).as_f64();
+            let rh =
+                rh.filter(|_| unit(mix(model.seed, &[0x4d, i as u64, ten.unix_timestamp() as u64])) > 0.02);
+            feeds::write_hko(
+                &l.id,
+                "01",
+                ten,
+                &[("T0", model.value(i, Measure::Temperature, ten).as_f64()), ("RH", rh)],
+            )
+        })
+        .collect();
+    let hour = t.replace_nanosecond(0).unwrap_or(t)
+        - time::Duration::seconds(i64::from(t.minute()) * 60 + i64::from(t.second()));
+    let mut items = Vec::new();
+    for (k, (kind, station)) in AQHI_STATIONS.iter().enumerate() {
+        for back in 0..24 {
+            let at = hour - time::Duration::hours(back);
+            let v = model.value(k * 3, Measure::Aqhi, at).as_i64();
+            let v = v.filter(|_| unit(mix(model.seed, &[0xa9, k as u64, at.unix_timestamp() as u64])) > 0.03);
+            items.push((*kind, *station, at, v));
+        }
+    }
+    (td, Json::Array(hko), feeds::write_aqhi(&items))
+}
+
+fn run_feeds(base: &str, fleet: &Fleet, opts: &RunOptions, stop: &AtomicBool) -> Result<String, SimError> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(60)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let model = Model { seed: opts.seed };
+    let started = Instant::now();
+    let mut last: [Option<i64>; 3] = [None; 3];
+    let (mut posted, mut stored, mut duplicates) = (0u64, 0u64, 0u64);
+    loop {
+        let now = OffsetDateTime::now_utc();
+        let slots = [now.unix_timestamp() / 30, now.unix_timestamp() / 600, now.unix_timestamp() / 3600];
+        if slots.iter().zip(&last).any(|(s, l)| Some(*s) != *l) {
+            let (td, hko, aqhi) = feed_documents(fleet, model, now);
+            let docs = [("td-detectors", td), ("hko-lamppost", hko.to_string()), ("aqhi", aqhi)];
+            for (k, (kind, body)) in docs.into_iter().enumerate() {
+                if Some(slots[k]) == last[k] {
+                    continue;
+                }
+                last[k] = Some(slots[k]);
+                let url = format!("{base}/api/v1/feeds/{kind}");
+                let ctype = if kind == "hko-lamppost" { "application/json" } else { "application/xml" };
+                let mut resp = agent
+                    .post(&url)
+                    .header("content-type", ctype)
+                    .send(body.as_bytes())
+                    .map_err(|e| SimError::Sink(format!("POST {url}: {e}")))?;
+                let status = resp.status().as_u16();
+                let answer: Json = resp.body_mut().read_json().unwrap_or_default();
+                if status != 200 {
+                    return Err(SimError::Sink(format!("POST {url}: {status} {answer}")));
+                }
+                posted += 1;
+                stored += answer["stored"].as_u64().unwrap_or(0);
+                duplicates += answer["duplicates"].as_u64().unwrap_or(0);
+            }
+        }
+        if stop.load(Ordering::Relaxed) || opts.duration.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Ok(format!("{posted} feed documents posted: {stored} readings stored, {duplicates} duplicates dropped"))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod ckan;
 mod dcat;
 mod error;
 mod extract;
+pub mod live;
 mod native;
 mod pages;
 mod sql;
@@ -71,6 +72,15 @@ pub fn app(state: AppState) -> Router {
         .route("/catalog.rdf", get(dcat::catalog_rdf))
         .route("/dataset/{slug}", get(dcat::dataset))
         .route("/dataset/{slug}/datapackage.json", get(dcat::datapackage))
+        // Live: SSE stream, government feeds, counters (live.rs).
+        .route("/api/v1/live", get(live::live))
+        .route("/api/v1/live/stats", get(live::stats))
+        .route(
+            "/api/v1/feeds/{kind}",
+            axum::routing::post(live::feed)
+                .layer(axum::extract::DefaultBodyLimit::max(citydata_sensors::feeds::MAX_FEED_BYTES)),
+        )
+        .layer(axum::Extension(live::Live::start(&state)))
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .layer(CorsLayer::permissive())
