@@ -76,8 +76,9 @@ pub fn observation_json(o: &Observation) -> serde_json::Value {
     serde_json::Value::Object(m)
 }
 
-/// An instant as RFC 3339 text (UTC as `Z`).
+/// An instant as RFC 3339 text in UTC (`Z`), whatever offset it was given with.
 pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 

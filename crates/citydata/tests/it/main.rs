@@ -6,6 +6,7 @@
 
 mod common;
 mod crash;
+mod live;
 mod publish;
 mod serve;
 mod tidy;
