@@ -974,3 +974,6 @@ async fn create_observations(s: &AppState, base: &str, body: &[u8]) -> StaResult
         .collect();
     Ok(json_response(StatusCode::CREATED, JsonValue::Array(links)))
 }
+
+#[cfg(test)]
+mod tests;

@@ -852,7 +852,7 @@ fn asks_latest(q: &EntityQuery) -> bool {
         && q.filter.is_none()
         && q.id.is_none()
         && q.skip == 0
-        && q.top >= 1
+        && q.top == 1
         && q.within.as_ref().is_some_and(|w| w.parent == EntitySet::Datastream)
         && matches!(q.orderby.as_slice(), [(Expr::Path(p), true)] if p.len() == 1 && p[0] == "phenomenonTime")
 }
