@@ -7,5 +7,6 @@
 mod common;
 mod crash;
 mod publish;
+mod sensors_crash;
 mod serve;
 mod tidy;
