@@ -232,6 +232,10 @@ async fn sensorthings_end_to_end() {
         1
     );
     assert_eq!(api.ids("/Things?$filter=trim(toupper(name)) eq 'LP-2'").await.len(), 1);
+    // Both arguments with parameters: the order of the parameters follows the SQL.
+    assert_eq!(api.ids("/Things?$filter=substringof('Kow', properties/district)").await.len(), 1);
+    assert_eq!(api.ids("/Things?$filter=endswith(properties/district, 'loon') and not startswith(properties/district, 'Cen')").await.len(), 1);
+    assert_eq!(api.ids("/Things?$filter=st_within(Locations/location, geography'POLYGON((114.2 22.3, 114.3 22.3, 114.3 22.4, 114.2 22.4, 114.2 22.3))')").await.len(), 1);
     assert_eq!(api.ids("/Locations?$filter=st_within(location, geography'POLYGON((114.1 22.2, 114.2 22.2, 114.2 22.3, 114.1 22.3, 114.1 22.2))')").await.len(), 1);
     assert_eq!(api.ids("/Locations?$filter=geo.intersects(location, geography'POLYGON((114 22, 115 22, 115 23, 114 23, 114 22))')").await.len(), 2);
     assert_eq!(
