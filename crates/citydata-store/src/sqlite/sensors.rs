@@ -860,8 +860,8 @@ fn decode(set: EntitySet, row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Re
 
 /// The SQL of a query's WHERE clause (without the `WHERE`) and the parameters of its condition,
 /// and whether it starts with a `?` for the parent's id.
-fn where_clause(q: &EntityQuery, tr: &mut Translator) -> Result<(String, Vec<SqlValue>, bool)> {
-    if asks_latest(q) {
+fn where_clause(q: &EntityQuery, tr: &mut Translator, latest: bool) -> Result<(String, Vec<SqlValue>, bool)> {
+    if latest && asks_latest(q) {
         // The latest observation of a datastream is kept: no need to search for it.
         return Ok(("e.id = (SELECT latest_id FROM sta_datastreams WHERE id = ?)".into(), Vec::new(), true));
     }
@@ -912,9 +912,11 @@ struct Prepared {
     has_parent: bool,
 }
 
-fn prepare(q: &EntityQuery) -> Result<Prepared> {
+/// Makes `q` SQL; `latest` lets a query for a datastream's latest observation take the kept one
+/// (an expansion's: it then cannot tell whether more follow).
+fn prepare(q: &EntityQuery, latest: bool) -> Result<Prepared> {
     let mut tr = Translator { aliases: 0, now: now_micros() };
-    let (cond, cond_params, has_parent) = where_clause(q, &mut tr)?;
+    let (cond, cond_params, has_parent) = where_clause(q, &mut tr, latest)?;
     let mut order = Vec::new();
     let mut order_params = Vec::new();
     let mut by_time = false;
@@ -948,8 +950,9 @@ fn prepare(q: &EntityQuery) -> Result<Prepared> {
                 _ => {}
             }
         }
-        let (cond, _, _) = where_clause(&EntityQuery { orderby: Vec::new(), top: 0, ..q.clone() }, &mut tr)
-            .unwrap_or_else(|_| ("0".into(), Vec::new(), false));
+        let (cond, _, _) =
+            where_clause(&EntityQuery { orderby: Vec::new(), top: 0, ..q.clone() }, &mut tr, false)
+                .unwrap_or_else(|_| ("0".into(), Vec::new(), false));
         (format!("SELECT count(*) FROM {t} e WHERE {cond}"), true)
     });
     Ok(Prepared { select, count, cond_params, order_params, has_parent })
@@ -990,7 +993,7 @@ impl super::SqliteStore {
     }
 
     pub(crate) fn sta_query(&self, q: &EntityQuery) -> Result<Page> {
-        let p = prepare(q)?;
+        let p = prepare(q, false)?;
         let parent = q.within.as_ref().map(|w| w.id);
         self.read(|c| run_query(c, q, &p, parent))
     }
@@ -999,7 +1002,7 @@ impl super::SqliteStore {
         if q.within.is_none() {
             return Err(invalid("an expansion needs its parent"));
         }
-        let p = prepare(q)?;
+        let p = prepare(q, true)?;
         self.read(|c| parents.iter().map(|id| run_query(c, q, &p, Some(*id))).collect())
     }
 
