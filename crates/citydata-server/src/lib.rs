@@ -16,6 +16,7 @@ pub mod live;
 mod native;
 mod pages;
 mod sql;
+mod sta;
 mod stream;
 
 use std::future::Future;
@@ -72,6 +73,9 @@ pub fn app(state: AppState) -> Router {
         .route("/catalog.rdf", get(dcat::catalog_rdf))
         .route("/dataset/{slug}", get(dcat::dataset))
         .route("/dataset/{slug}/datapackage.json", get(dcat::datapackage))
+        .route("/sta/v1.1", get(sta::root))
+        .route("/sta/v1.1/{entity}", sta_methods())
+        .route("/sta/v1.1/{entity}/{*path}", sta_methods())
         // Live: SSE stream, government feeds, counters (live.rs).
         .route("/api/v1/live", get(live::live))
         .route("/api/v1/live/stats", get(live::stats))
@@ -89,6 +93,17 @@ pub fn app(state: AppState) -> Router {
             Duration::from_secs(60),
         ))
         .with_state(state)
+}
+
+/// The methods of the SensorThings resources, one handler for all; bodies up to 64 MiB (a
+/// `CreateObservations` batch).
+fn sta_methods() -> axum::routing::MethodRouter<AppState> {
+    get(sta::resource)
+        .post(sta::resource)
+        .patch(sta::resource)
+        .put(sta::resource)
+        .delete(sta::resource)
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
 }
 
 async fn openapi() -> impl axum::response::IntoResponse {

@@ -629,84 +629,130 @@ impl Translator {
         if args.len() != want {
             return Err(invalid(format!("{f:?} takes {want} arguments, not {}", args.len())));
         }
-        let mut a = Vec::with_capacity(args.len());
-        for x in args {
-            a.push(self.expr(x, set, alias, depth)?);
-        }
-        let mut params = Vec::new();
-        for x in &a {
-            params.extend(x.params.iter().cloned());
-        }
-        let s = |i: usize| a[i].sql.clone();
-        let (sql, ty) = match f {
-            Func::SubstringOf => (format!("instr({}, {}) > 0", s(1), s(0)), Ty::Bool),
-            Func::StartsWith => {
-                // The argument order of the SQL matches the parameters' order.
-                (format!("instr({}, {}) = 1", s(0), s(1)), Ty::Bool)
+        // A path through a to-many navigation property in a condition function holds when it holds
+        // for one of the related entities.
+        if let Some(i) = args.iter().position(|x| Self::many_head(set, x).is_some()) {
+            let Some((nav, target, rest)) = Self::many_head(set, &args[i]) else {
+                return Err(invalid("cannot follow that path"));
+            };
+            if rest.is_empty() {
+                return Err(invalid(format!("{nav} is a collection; name one of its properties")));
             }
-            Func::EndsWith => {
-                params.extend(a[1].params.iter().cloned());
-                params.extend(a[1].params.iter().cloned());
-                (format!("(length({1}) = 0 OR substr({0}, -length({1})) = {1})", s(0), s(1)), Ty::Bool)
-            }
-            Func::Length => (format!("length({})", s(0)), Ty::Num),
-            Func::ToLower => (format!("lower({})", s(0)), Ty::Text),
-            Func::ToUpper => (format!("upper({})", s(0)), Ty::Text),
-            Func::Trim => (format!("trim({})", s(0)), Ty::Text),
-            Func::IndexOf => (format!("(instr({}, {}) - 1)", s(0), s(1)), Ty::Num),
-            Func::Concat => (format!("(({}) || ({}))", s(0), s(1)), Ty::Text),
-            Func::Substring => {
-                if a.len() == 3 {
-                    (format!("substr({}, ({}) + 1, {})", s(0), s(1), s(2)), Ty::Text)
+            let a = self.alias();
+            let cond = within_sql(set, nav, &a, &format!("{alias}.id"))
+                .ok_or_else(|| invalid(format!("cannot follow {nav}")))?;
+            let mut frags = Vec::with_capacity(args.len());
+            for (j, x) in args.iter().enumerate() {
+                frags.push(if j == i {
+                    self.path(target, &a, &rest, depth + 1)?
                 } else {
-                    (format!("substr({}, ({}) + 1)", s(0), s(1)), Ty::Text)
-                }
+                    self.expr(x, set, alias, depth)?
+                });
             }
-            Func::Year => return time_part(&a[0], "%Y"),
-            Func::Month => return time_part(&a[0], "%m"),
-            Func::Day => return time_part(&a[0], "%d"),
-            Func::Hour => return time_part(&a[0], "%H"),
-            Func::Minute => return time_part(&a[0], "%M"),
-            Func::Second => return time_part(&a[0], "%S"),
-            Func::FractionalSeconds => (format!("((({}) % 1000000) / 1000000.0)", s(0)), Ty::Num),
-            Func::Date => (format!("strftime('%Y-%m-%d', ({}) / 1000000, 'unixepoch')", s(0)), Ty::Text),
-            Func::Now => {
-                params.push(SqlValue::Integer(self.now));
-                ("?".to_owned(), Ty::Time)
+            let inner = self.apply(f, &frags)?;
+            if inner.ty != Ty::Bool {
+                return Err(invalid(format!(
+                    "{nav} leads to many entities: only conditions may follow it there"
+                )));
             }
-            Func::MinDateTime => ("-62135596800000000".to_owned(), Ty::Time),
-            Func::MaxDateTime => ("253402300799999999".to_owned(), Ty::Time),
-            Func::Round => (format!("round({})", s(0)), Ty::Num),
-            Func::Floor => (format!("sta_floor({})", s(0)), Ty::Num),
-            Func::Ceiling => (format!("sta_ceil({})", s(0)), Ty::Num),
-            Func::GeoIntersects
-            | Func::StWithin
-            | Func::StContains
-            | Func::StDisjoint
-            | Func::StEquals
-            | Func::GeoDistance => {
-                for x in &a {
-                    if !matches!(x.ty, Ty::Geo | Ty::Any) {
-                        return Err(invalid(format!(
-                            "{f:?} takes geometries: locations, features or geography'...' literals"
-                        )));
-                    }
-                }
-                let op = match f {
-                    Func::GeoIntersects => "intersects",
-                    Func::StWithin => "within",
-                    Func::StContains => "contains",
-                    Func::StDisjoint => "disjoint",
-                    Func::StEquals => "equals",
-                    _ => "distance",
-                };
-                let ty = if f == Func::GeoDistance { Ty::Num } else { Ty::Bool };
-                (format!("sta_geo('{op}', {}, {})", s(0), s(1)), ty)
-            }
-            Func::GeoLength => (format!("sta_geo_length({})", s(0)), Ty::Num),
-        };
-        Ok(Frag { sql, params, ty })
+            return Ok(Frag {
+                sql: format!("EXISTS (SELECT 1 FROM {} {a} WHERE {cond} AND {})", table(target), inner.sql),
+                params: inner.params,
+                ty: Ty::Bool,
+            });
+        }
+        let mut frags = Vec::with_capacity(args.len());
+        for x in args {
+            frags.push(self.expr(x, set, alias, depth)?);
+        }
+        self.apply(f, &frags)
     }
+
+    /// The SQL of function `f` over its rendered arguments.
+    fn apply(&self, f: Func, a: &[Frag]) -> Result<Frag> {
+        if matches!(f, Func::Year | Func::Month | Func::Day | Func::Hour | Func::Minute | Func::Second) {
+            let fmt = match f {
+                Func::Year => "%Y",
+                Func::Month => "%m",
+                Func::Day => "%d",
+                Func::Hour => "%H",
+                Func::Minute => "%M",
+                _ => "%S",
+            };
+            return time_part(&a[0], fmt);
+        }
+        let geo = matches!(
+            f,
+            Func::GeoIntersects
+                | Func::StWithin
+                | Func::StContains
+                | Func::StDisjoint
+                | Func::StEquals
+                | Func::GeoDistance
+        );
+        if geo && a.iter().any(|x| !matches!(x.ty, Ty::Geo | Ty::Any)) {
+            return Err(invalid(format!(
+                "{f:?} takes geometries: locations, features or geography'...' literals"
+            )));
+        }
+        // Templates: {0}, {1}, {2} stand for the arguments; parameters follow their order of use.
+        let (template, ty) = match f {
+            Func::SubstringOf => ("instr({1}, {0}) > 0", Ty::Bool),
+            Func::StartsWith => ("instr({0}, {1}) = 1", Ty::Bool),
+            Func::EndsWith => ("(length({1}) = 0 OR substr({0}, -length({1})) = {1})", Ty::Bool),
+            Func::Length => ("length({0})", Ty::Num),
+            Func::ToLower => ("lower({0})", Ty::Text),
+            Func::ToUpper => ("upper({0})", Ty::Text),
+            Func::Trim => ("trim({0})", Ty::Text),
+            Func::IndexOf => ("(instr({0}, {1}) - 1)", Ty::Num),
+            Func::Concat => ("(({0}) || ({1}))", Ty::Text),
+            Func::Substring if a.len() == 3 => ("substr({0}, ({1}) + 1, {2})", Ty::Text),
+            Func::Substring => ("substr({0}, ({1}) + 1)", Ty::Text),
+            Func::FractionalSeconds => ("((({0}) % 1000000) / 1000000.0)", Ty::Num),
+            Func::Date => ("strftime('%Y-%m-%d', ({0}) / 1000000, 'unixepoch')", Ty::Text),
+            Func::Now => {
+                return Ok(Frag { sql: "?".into(), params: vec![SqlValue::Integer(self.now)], ty: Ty::Time });
+            }
+            Func::MinDateTime => ("-62135596800000000", Ty::Time),
+            Func::MaxDateTime => ("253402300799999999", Ty::Time),
+            Func::Round => ("round({0})", Ty::Num),
+            Func::Floor => ("sta_floor({0})", Ty::Num),
+            Func::Ceiling => ("sta_ceil({0})", Ty::Num),
+            Func::GeoIntersects => ("sta_geo('intersects', {0}, {1})", Ty::Bool),
+            Func::StWithin => ("sta_geo('within', {0}, {1})", Ty::Bool),
+            Func::StContains => ("sta_geo('contains', {0}, {1})", Ty::Bool),
+            Func::StDisjoint => ("sta_geo('disjoint', {0}, {1})", Ty::Bool),
+            Func::StEquals => ("sta_geo('equals', {0}, {1})", Ty::Bool),
+            Func::GeoDistance => ("sta_geo('distance', {0}, {1})", Ty::Num),
+            Func::GeoLength => ("sta_geo_length({0})", Ty::Num),
+            Func::Year | Func::Month | Func::Day | Func::Hour | Func::Minute | Func::Second => {
+                return Err(invalid("unreachable date function"));
+            }
+        };
+        Ok(render(template, a, ty))
+    }
+}
+
+/// Fills `{N}` in `template` with argument N's SQL, taking its parameters in the order of use.
+fn render(template: &str, a: &[Frag], ty: Ty) -> Frag {
+    let mut sql = String::with_capacity(template.len() + 32);
+    let mut params = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        sql.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else { break };
+        match after[..close].parse::<usize>().ok().and_then(|i| a.get(i)) {
+            Some(arg) => {
+                sql.push_str(&arg.sql);
+                params.extend(arg.params.iter().cloned());
+            }
+            None => sql.push_str("NULL"),
+        }
+        rest = &after[close + 1..];
+    }
+    sql.push_str(rest);
+    Frag { sql, params, ty }
 }
 
 /// Makes a literal fit the other side's type: text compared with a time is read as a time.
@@ -814,8 +860,8 @@ fn decode(set: EntitySet, row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Re
 
 /// The SQL of a query's WHERE clause (without the `WHERE`) and the parameters of its condition,
 /// and whether it starts with a `?` for the parent's id.
-fn where_clause(q: &EntityQuery, tr: &mut Translator) -> Result<(String, Vec<SqlValue>, bool)> {
-    if asks_latest(q) {
+fn where_clause(q: &EntityQuery, tr: &mut Translator, latest: bool) -> Result<(String, Vec<SqlValue>, bool)> {
+    if latest && asks_latest(q) {
         // The latest observation of a datastream is kept: no need to search for it.
         return Ok(("e.id = (SELECT latest_id FROM sta_datastreams WHERE id = ?)".into(), Vec::new(), true));
     }
@@ -852,7 +898,7 @@ fn asks_latest(q: &EntityQuery) -> bool {
         && q.filter.is_none()
         && q.id.is_none()
         && q.skip == 0
-        && q.top >= 1
+        && q.top == 1
         && q.within.as_ref().is_some_and(|w| w.parent == EntitySet::Datastream)
         && matches!(q.orderby.as_slice(), [(Expr::Path(p), true)] if p.len() == 1 && p[0] == "phenomenonTime")
 }
@@ -866,9 +912,11 @@ struct Prepared {
     has_parent: bool,
 }
 
-fn prepare(q: &EntityQuery) -> Result<Prepared> {
+/// Makes `q` SQL; `latest` lets a query for a datastream's latest observation take the kept one
+/// (an expansion's: it then cannot tell whether more follow).
+fn prepare(q: &EntityQuery, latest: bool) -> Result<Prepared> {
     let mut tr = Translator { aliases: 0, now: now_micros() };
-    let (cond, cond_params, has_parent) = where_clause(q, &mut tr)?;
+    let (cond, cond_params, has_parent) = where_clause(q, &mut tr, latest)?;
     let mut order = Vec::new();
     let mut order_params = Vec::new();
     let mut by_time = false;
@@ -902,8 +950,9 @@ fn prepare(q: &EntityQuery) -> Result<Prepared> {
                 _ => {}
             }
         }
-        let (cond, _, _) = where_clause(&EntityQuery { orderby: Vec::new(), top: 0, ..q.clone() }, &mut tr)
-            .unwrap_or_else(|_| ("0".into(), Vec::new(), false));
+        let (cond, _, _) =
+            where_clause(&EntityQuery { orderby: Vec::new(), top: 0, ..q.clone() }, &mut tr, false)
+                .unwrap_or_else(|_| ("0".into(), Vec::new(), false));
         (format!("SELECT count(*) FROM {t} e WHERE {cond}"), true)
     });
     Ok(Prepared { select, count, cond_params, order_params, has_parent })
@@ -944,7 +993,7 @@ impl super::SqliteStore {
     }
 
     pub(crate) fn sta_query(&self, q: &EntityQuery) -> Result<Page> {
-        let p = prepare(q)?;
+        let p = prepare(q, false)?;
         let parent = q.within.as_ref().map(|w| w.id);
         self.read(|c| run_query(c, q, &p, parent))
     }
@@ -953,7 +1002,7 @@ impl super::SqliteStore {
         if q.within.is_none() {
             return Err(invalid("an expansion needs its parent"));
         }
-        let p = prepare(q)?;
+        let p = prepare(q, true)?;
         self.read(|c| parents.iter().map(|id| run_query(c, q, &p, Some(*id))).collect())
     }
 

@@ -8,5 +8,6 @@ mod common;
 mod crash;
 mod live;
 mod publish;
+mod sensors_crash;
 mod serve;
 mod tidy;
