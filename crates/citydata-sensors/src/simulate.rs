@@ -1197,7 +1197,7 @@ fn run_feeds(base: &str, fleet: &Fleet, opts: &RunOptions, stop: &AtomicBool) ->
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    Ok(format!("{posted} feed documents posted: {stored} readings stored, {duplicates} duplicates dropped"))
+    Ok(format!("{posted} feed documents posted: {stored} stored, {duplicates} duplicates dropped"))
 }
 
 #[cfg(test)]

@@ -374,3 +374,77 @@ fn mqtt_readings_are_stored_counted_announced_and_survive_a_broker_restart() {
     assert!(m["connections"].as_u64().unwrap() >= 2, "{stats}");
     assert!(m["stored"].as_u64().unwrap() >= acked.len() as u64, "{stats}");
 }
+
+fn count(server: &Server, set: &str) -> u64 {
+    server.json(&format!("/sta/v1.1/{set}?$count=true&$top=1"))["@iot.count"].as_u64().unwrap()
+}
+
+fn stored_of(summary: &str) -> u64 {
+    let words: Vec<&str> = summary.split_whitespace().collect();
+    let i =
+        words.iter().position(|w| w.trim_end_matches(',') == "stored").unwrap_or_else(|| panic!("{summary}"));
+    words[i - 1].parse().unwrap()
+}
+
+/// `citydata simulate` over HTTP creates its Things and Datastreams once (a second run finds
+/// them) and posts readings through CreateObservations; over MQTT it publishes them to the broker
+/// that the server takes them from.
+#[test]
+fn simulate_over_http_and_mqtt() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mqtt = format!("mqtt://127.0.0.1:{}", broker.port);
+    let server = Server::start(dir.path(), &["--no-demo", "--mqtt", &mqtt]);
+    let args = ["simulate", "--lampposts", "4", "--rate", "200", "--duration", "1.5", "--target"];
+    let out = crate::common::ok(dir.path(), &[&args[..], &[server.url.as_str()]].concat());
+    let first = stored_of(&out);
+    assert!(first > 150, "{out}");
+    let datastreams = count(&server, "Datastreams");
+    assert_eq!(count(&server, "Things"), 4);
+    assert!(datastreams >= 8, "{datastreams}");
+    assert_eq!(count(&server, "Observations"), first);
+    let out =
+        crate::common::ok(dir.path(), &[&args[..], &[mqtt.as_str(), "--api", server.url.as_str()]].concat());
+    let second = stored_of(&out);
+    assert!(second > 150, "{out}");
+    assert_eq!(count(&server, "Datastreams"), datastreams, "the second run found the datastreams");
+    let t = Instant::now();
+    while count(&server, "Observations") < first + second {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the server stored {} of {}",
+            count(&server, "Observations"),
+            first + second
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The simulator speaks the government's feed shapes too.
+    let out = crate::common::ok(
+        dir.path(),
+        &["simulate", "--lampposts", "4", "--feeds", "--duration", "0", "--target", server.url.as_str()],
+    );
+    assert!(out.starts_with("3 feed documents posted"), "{out}");
+    assert!(stored_of(&out) > 100, "{out}");
+}
+
+/// `serve` on the demo database runs the simulator in process: the demo city's lampposts report.
+#[test]
+fn the_demo_city_is_alive() {
+    if !std::env::var_os("RUN_SLOW_TESTS").is_some_and(|v| v != "0") {
+        // Setting up the demo's 400 lampposts takes tens of seconds in a debug build; the fast
+        // suite checks only that --no-simulate keeps the store quiet.
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(dir.path(), &["--no-simulate"]);
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(count(&server, "Things"), 0);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let t = Instant::now();
+    while count(&server, "Observations") == 0 {
+        assert!(t.elapsed() < Duration::from_secs(180), "no observation from the demo's lampposts");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(count(&server, "Things"), 400);
+}
