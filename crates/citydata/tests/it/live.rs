@@ -430,7 +430,7 @@ fn simulate_over_http_and_mqtt() {
 /// `serve` on the demo database runs the simulator in process: the demo city's lampposts report.
 #[test]
 fn the_demo_city_is_alive() {
-    if !std::env::var_os("RUN_SLOW_TESTS").is_some_and(|v| v != "0") {
+    if std::env::var_os("RUN_SLOW_TESTS").is_none_or(|v| v == "0") {
         // Setting up the demo's 400 lampposts takes tens of seconds in a debug build; the fast
         // suite checks only that --no-simulate keeps the store quiet.
         let dir = tempfile::tempdir().unwrap();
