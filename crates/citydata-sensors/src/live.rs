@@ -13,8 +13,10 @@
 //!   `try_send`; a subscriber whose queue is full is dropped (its stream ends), and it resumes by
 //!   reconnecting with its last event id.
 //! - A ring holds at most [`LiveConfig::ring`] events per datastream, none older than
-//!   [`LiveConfig::retain`]; when a resume asks for events the ring no longer holds, the
-//!   subscription says so ([`Subscription::gaps`]) instead of pretending it missed nothing.
+//!   [`LiveConfig::retain`], and all rings together at most [`LiveConfig::total`]. When a resume
+//!   asks for events the hub no longer holds, or never held (committed before it started, as after
+//!   a server restart, or while it lagged behind the ingest), the subscription says so
+//!   ([`Subscription::gaps`]) instead of pretending nothing was missed.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -34,11 +36,13 @@ pub struct LiveConfig {
     pub retain: Duration,
     /// Events queued per subscriber before it is dropped as too slow.
     pub client_queue: usize,
+    /// Events kept over all datastreams (the oldest go first).
+    pub total: usize,
 }
 
 impl Default for LiveConfig {
     fn default() -> Self {
-        Self { ring: 256, retain: Duration::from_secs(30 * 60), client_queue: 4096 }
+        Self { ring: 256, retain: Duration::from_secs(30 * 60), client_queue: 4096, total: 200_000 }
     }
 }
 
@@ -102,6 +106,11 @@ struct State {
     lost_up_to: i64,
     /// The hub missed events and has not yet seen the next one (whose id bounds what was lost).
     losing: bool,
+    /// The first event id the hub saw: what was committed before it (before the hub started) was
+    /// never held.
+    first_seen: Option<i64>,
+    /// Every held event in arrival order (some already evicted by their ring), for the total cap.
+    order: VecDeque<(i64, i64)>,
     dropped_clients: u64,
     delivered: u64,
 }
@@ -207,6 +216,7 @@ impl LiveHub {
         let cfg = self.config;
         let mut st = self.lock();
         let st = &mut *st;
+        st.first_seen.get_or_insert(live.id);
         if st.losing {
             st.losing = false;
             st.lost_up_to = live.id - 1;
@@ -223,6 +233,16 @@ impl LiveHub {
         {
             if let Some(old) = ring.events.pop_front() {
                 ring.evicted = ring.evicted.max(old.id);
+            }
+        }
+        st.order.push_back((live.datastream, live.id));
+        while st.order.len() > cfg.total.max(1) {
+            let Some((ds, id)) = st.order.pop_front() else { break };
+            if let Some(ring) = st.rings.get_mut(&ds) {
+                if ring.events.front().is_some_and(|e| e.id == id) {
+                    ring.events.pop_front();
+                    ring.evicted = ring.evicted.max(id);
+                }
             }
         }
         if let Some(subs) = st.subscribers.get_mut(&live.datastream) {
@@ -264,9 +284,12 @@ impl LiveHub {
         let mut replay = Vec::new();
         let mut gaps = Vec::new();
         if let Some(last) = last_id {
+            // Events between `last` and the first the hub saw may have been committed before it
+            // started (a server restart): it cannot vouch for them.
+            let before_start = st.first_seen.is_none_or(|f| last < f - 1);
             for ds in datastreams {
                 match st.rings.get(ds) {
-                    _ if st.losing => gaps.push(*ds),
+                    _ if st.losing || before_start => gaps.push(*ds),
                     Some(ring) => {
                         if ring.evicted > last {
                             gaps.push(*ds);
@@ -384,6 +407,22 @@ mod tests {
         let again = hub.subscribe(&[1], Some(2));
         assert_eq!(again.replay.iter().map(|e| e.id).collect::<Vec<_>>(), [3, 4, 5]);
         assert!(again.gaps.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_total_cap_and_a_restart_are_gaps() {
+        let hub = LiveHub::new(LiveConfig { total: 4, ..LiveConfig::default() });
+        // Nothing seen yet: a resume cannot be vouched for (the server may have restarted).
+        assert_eq!(hub.subscribe(&[1], Some(5)).gaps, [1]);
+        for id in 10..=15 {
+            hub.publish(&obs(id, 1 + id % 2));
+        }
+        // Ids 10 and 11 were evicted by the total cap; 12..=15 are held.
+        let s = hub.subscribe(&[1, 2], Some(11));
+        assert_eq!(s.replay.iter().map(|e| e.id).collect::<Vec<_>>(), [12, 13, 14, 15]);
+        assert!(s.gaps.is_empty());
+        assert_eq!(hub.subscribe(&[1, 2], Some(9)).gaps, [1, 2]);
+        assert_eq!(hub.subscribe(&[2], Some(5)).gaps, [2], "ids before the first seen");
     }
 
     #[tokio::test]
