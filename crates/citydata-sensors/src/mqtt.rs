@@ -20,6 +20,10 @@
 //!   another node on the same broker); they are never ingested. A device's create message has no
 //!   `@iot.id` (the SensorThings create rule).
 //! - Reconnects by itself with backoff (100 ms doubling to 5 s) and resubscribes on each connect.
+//! - The event loop never waits on the ingest (it must keep polling for the acks to leave): the
+//!   readings it hands over are bounded by the broker's in-flight limit for QoS 1, and by
+//!   [`MAX_BACKLOG`] for QoS 0 (beyond it they are dropped and counted). Announcements are best
+//!   effort: dropped and counted when the outgoing queue is full.
 //!
 //! The broker bounds how many unacked messages it sends at once (mosquitto's
 //! `max_inflight_messages`, 20 by default); since acks wait for the commit, raise it (for example to
@@ -47,6 +51,9 @@ pub const SUBSCRIPTIONS: [&str; 2] = ["v1.1/+/Observations", "v1.1/Observations"
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// The most messages submitted as one batch.
 pub const MAX_BATCH: usize = 2000;
+/// Readings waiting for the ingest beyond which QoS 0 readings are dropped (QoS 1 ones are bounded
+/// by the broker, which sends no more unacknowledged messages than its in-flight limit).
+pub const MAX_BACKLOG: usize = 100_000;
 
 /// Why an MQTT URL or message was refused.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -251,6 +258,8 @@ pub struct MqttStats {
     pub malformed: AtomicU64,
     /// Readings the ingest refused (unknown datastream, wrong result type; logged and acked).
     pub rejected: AtomicU64,
+    /// QoS 0 readings dropped because the ingest was too far behind.
+    pub overflow: AtomicU64,
     /// Announcements received (own or another node's), ignored.
     pub announcements: AtomicU64,
     /// Observations published to subscribers.
@@ -271,6 +280,7 @@ impl MqttStats {
             "duplicates": g(&self.duplicates),
             "malformed": g(&self.malformed),
             "rejected": g(&self.rejected),
+            "overflow": g(&self.overflow),
             "announcements": g(&self.announcements),
             "published": g(&self.published),
             "publishDropped": g(&self.publish_dropped),
@@ -335,10 +345,20 @@ pub fn start(broker: &BrokerUrl, ingest: Arc<dyn Ingest>, opts: BridgeOptions) -
     let stats = Arc::new(MqttStats::default());
     RUNNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Arc::downgrade(&stats));
     let generation = Arc::new(AtomicU64::new(0));
-    let (tx, rx) = mpsc::channel::<Received>(MAX_BATCH * 2);
+    // Unbounded so that the event loop never waits on the ingest (it must keep polling to send the
+    // acks); bounded in practice by the broker's in-flight limit, and by MAX_BACKLOG for QoS 0.
+    let (tx, rx) = mpsc::unbounded_channel::<Received>();
+    let backlog = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = vec![
-        tokio::spawn(poll_loop(eventloop, client.clone(), tx, stats.clone(), generation.clone())),
-        tokio::spawn(ingest_loop(rx, client.clone(), ingest.clone(), stats.clone(), generation)),
+        tokio::spawn(poll_loop(
+            eventloop,
+            client.clone(),
+            tx,
+            stats.clone(),
+            generation.clone(),
+            backlog.clone(),
+        )),
+        tokio::spawn(ingest_loop(rx, client.clone(), ingest.clone(), stats.clone(), generation, backlog)),
     ];
     if opts.announce {
         tasks.push(tokio::spawn(announce_loop(ingest.subscribe(), client, stats.clone())));
@@ -349,9 +369,10 @@ pub fn start(broker: &BrokerUrl, ingest: Arc<dyn Ingest>, opts: BridgeOptions) -
 async fn poll_loop(
     mut eventloop: EventLoop,
     client: AsyncClient,
-    tx: mpsc::Sender<Received>,
+    tx: mpsc::UnboundedSender<Received>,
     stats: Arc<MqttStats>,
     generation: Arc<AtomicU64>,
+    backlog: Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -373,8 +394,12 @@ async fn poll_loop(
                 match parse_message(&p.topic, &p.payload) {
                     Ok(Message::Reading(reading)) => {
                         stats.received.fetch_add(1, Ordering::Relaxed);
-                        if tx.send(Received { publish: p, generation: gen, reading: *reading }).await.is_err()
-                        {
+                        if p.qos == QoS::AtMostOnce && backlog.load(Ordering::Relaxed) >= MAX_BACKLOG {
+                            stats.overflow.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        backlog.fetch_add(1, Ordering::Relaxed);
+                        if tx.send(Received { publish: p, generation: gen, reading: *reading }).is_err() {
                             return;
                         }
                     }
@@ -412,17 +437,20 @@ fn ack(client: &AsyncClient, p: &Publish) {
 }
 
 async fn ingest_loop(
-    mut rx: mpsc::Receiver<Received>,
+    mut rx: mpsc::UnboundedReceiver<Received>,
     client: AsyncClient,
     ingest: Arc<dyn Ingest>,
     stats: Arc<MqttStats>,
     generation: Arc<AtomicU64>,
+    backlog: Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let mut batch: Vec<Received> = Vec::with_capacity(MAX_BATCH);
     loop {
-        if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+        let n = rx.recv_many(&mut batch, MAX_BATCH).await;
+        if n == 0 {
             return;
         }
+        backlog.fetch_sub(n, Ordering::Relaxed);
         let readings: Vec<NewObservation> = batch.iter().map(|r| r.reading.clone()).collect();
         match submit_retrying(&*ingest, readings).await {
             Ok(outcomes) => {
