@@ -620,6 +620,8 @@ mod tests {
     /// A mosquitto broker on a free port, with persistence, stopped on drop.
     pub(crate) struct Broker {
         pub port: u16,
+        /// The broker's limit of unacknowledged messages per client (0: none).
+        pub inflight: u32,
         dir: tempfile::TempDir,
         child: Option<std::process::Child>,
     }
@@ -632,7 +634,7 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
             let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let mut b = Broker { port, dir, child: None };
+            let mut b = Broker { port, inflight: 1000, dir, child: None };
             b.restart();
             b
         }
@@ -644,9 +646,10 @@ mod tests {
                 &conf,
                 format!(
                     "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n\
-                     autosave_interval 1\nmax_inflight_messages 1000\nmax_queued_messages 100000\n",
+                     autosave_interval 1\nmax_inflight_messages {}\nmax_queued_messages 1000000\n",
                     self.port,
-                    self.dir.path().display()
+                    self.dir.path().display(),
+                    self.inflight
                 ),
             )
             .unwrap();
@@ -688,6 +691,8 @@ mod tests {
     struct MemIngest {
         rows: std::sync::Mutex<std::collections::BTreeMap<(i64, OffsetDateTime), i64>>,
         tx: broadcast::Sender<Arc<Event>>,
+        /// How long each commit takes.
+        delay: Duration,
     }
 
     impl Ingest for MemIngest {
@@ -696,6 +701,7 @@ mod tests {
             batch: Vec<NewObservation>,
         ) -> crate::BoxFuture<'_, Result<Vec<Outcome>, IngestError>> {
             Box::pin(async move {
+                tokio::time::sleep(self.delay).await;
                 if let Some(r) = batch.iter().find(|r| r.datastream > 100) {
                     return Err(IngestError::UnknownDatastream(r.datastream));
                 }
@@ -793,7 +799,7 @@ mod tests {
     async fn bridge_stores_counts_announces_and_survives_a_broker_restart() {
         let mut broker = Broker::start();
         let (tx, _) = broadcast::channel(10_000);
-        let ingest = Arc::new(MemIngest { rows: Default::default(), tx });
+        let ingest = Arc::new(MemIngest { rows: Default::default(), tx, delay: Duration::ZERO });
         let url = BrokerUrl::parse(&format!("mqtt://127.0.0.1:{}", broker.port)).unwrap();
         let bridge =
             start(&url, ingest.clone(), BridgeOptions { client_id: "bridge-test".into(), announce: true });
@@ -862,6 +868,56 @@ mod tests {
         .await;
         assert!(bridge.stats.connections.load(Ordering::Relaxed) >= 2, "the bridge did not reconnect");
         wtask.abort();
+        bridge.stop();
+    }
+
+    /// Under load (a broker with no in-flight limit, a device with 1,000 messages in flight, a slow
+    /// store, every reading announced) the acks still leave: the event loop never waits on the
+    /// ingest. (When it did, the hand-over queue and the outgoing queue filled each other and the
+    /// bridge stopped with 4,000 readings waiting.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_bridge_keeps_up_under_load_with_a_slow_store() {
+        let mut broker = Broker::start();
+        broker.inflight = 0;
+        broker.restart();
+        let (tx, _) = broadcast::channel(100_000);
+        let ingest = Arc::new(MemIngest { rows: Default::default(), tx, delay: Duration::from_millis(20) });
+        let url = BrokerUrl::parse(&format!("mqtt://127.0.0.1:{}", broker.port)).unwrap();
+        let bridge =
+            start(&url, ingest.clone(), BridgeOptions { client_id: "bridge-load".into(), announce: true });
+        wait_for("the bridge to connect", || bridge.stats.connected.load(Ordering::Relaxed)).await;
+        let mut mo = MqttOptions::new("device-load", "127.0.0.1", broker.port);
+        mo.set_keep_alive(Duration::from_secs(30)).set_inflight(1000);
+        let (client, mut el) = AsyncClient::new(mo, 1000);
+        let n = 60_000_i64;
+        let acks = Arc::new(AtomicU64::new(0));
+        let a = acks.clone();
+        let poll = tokio::spawn(async move {
+            loop {
+                match el.poll().await {
+                    Ok(MqttEvent::Incoming(Packet::PubAck(_))) => {
+                        a.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        });
+        for i in 0..n {
+            client.publish(topic_of(1 + i % 10), QoS::AtLeastOnce, false, reading_json(i)).await.unwrap();
+        }
+        let t = std::time::Instant::now();
+        while (ingest.rows.lock().unwrap().len() as i64) < n {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "stuck: {} of {n} stored, {}",
+                ingest.rows.lock().unwrap().len(),
+                bridge.stats.to_json()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(acks.load(Ordering::Relaxed), n as u64);
+        poll.abort();
         bridge.stop();
     }
 }
