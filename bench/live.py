@@ -9,19 +9,21 @@ Three measurements, one `citydata serve --no-demo --no-simulate` on a new databa
            (id, datastream, time, result, UNIQUE(datastream, time)) in WAL mode with
            synchronous=FULL, one transaction per batch: the floor for durable inserts. Printed:
            observations/s of both and their ratio.
-  mqtt     the same readings published at QoS 1 to a mosquitto the script starts (1,000 in flight),
+  mqtt     the same readings published at QoS 1 to a mosquitto the script starts (INFLIGHT in flight toward citydata),
            which the server takes through `--mqtt`; timed from the first publish until the
            server's counters (`/api/v1/live/stats`) show every reading stored, i.e. committed.
   fanout   SUBSCRIBERS (1,000) SSE clients on one datastream while a writer posts one reading
            every 1/RATE s for SECONDS. Each reading's result is its send time; a client notes when
-           the event arrives. Printed: p50/p99 of send-to-delivery (POST, commit and fan-out: an upper
+           the event arrives (clients run in PROCS (2) processes and parse after the run, so that
+           their own work delays deliveries as little as it can). Printed: p50/p99 of send-to-delivery (POST, commit and fan-out: an upper
            bound of commit-to-delivery) and of ack-to-delivery (from the 201, which follows the
            commit: delivery often comes first, so this is negative then), and how many clients got
            every event.
 
 Run:  bench/live.py [http] [mqtt] [fanout]      (all three by default)
 Environment: CITYDATA_BIN (default: target/release/citydata, else target/debug/citydata),
-BATCHES (40), BATCH (5000), SUBSCRIBERS (1000), RATE (20), SECONDS (10).
+BATCHES (40), BATCH (5000), SUBSCRIBERS (1000), RATE (20), SECONDS (10), INFLIGHT (1000: mosquitto's
+max_inflight_messages toward citydata, which acknowledges only after the commit).
 Needs: Python 3 (standard library only), mosquitto for `mqtt`.
 """
 
@@ -46,6 +48,7 @@ SUBSCRIBERS = int(os.environ.get("SUBSCRIBERS", 1000))
 RATE = float(os.environ.get("RATE", 20))
 SECONDS = float(os.environ.get("SECONDS", 10))
 DATASTREAMS = 10
+INFLIGHT = int(os.environ.get("INFLIGHT", 1000))  # mosquitto max_inflight_messages toward citydata
 
 
 def binary():
@@ -192,7 +195,7 @@ def bench_mqtt(work):
     os.chmod(work, 0o777)
     conf = os.path.join(work, "mosquitto.conf")
     with open(conf, "w") as f:
-        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 1000\nmax_queued_messages 1000000\n")
+        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages {INFLIGHT}\nmax_queued_messages 1000000\n")
     broker = subprocess.Popen([mosq, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
     server = Server(work, ["--mqtt", f"mqtt://127.0.0.1:{port}"])
@@ -241,73 +244,84 @@ def bench_mqtt(work):
 
 
 async def subscriber(host, port, path, got, ready):
+    """Reads one SSE stream; notes each data line with its arrival time (parsed afterwards, so
+    that the client's own work delays deliveries as little as it can)."""
     r, w = await asyncio.open_connection(host, port)
     w.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
     await w.drain()
     ready.append(1)
-    data = None
     while True:
         line = await r.readline()
         if not line:
             return
         if line.startswith(b"data: {"):
-            data = line[6:]
-        elif line == b"\n" and data is not None:
-            v = json.loads(data)
-            got.append((v["result"], time.time()))
-            data = None
+            got.append((line, time.time()))
 
 
-async def fanout(server, ds):
-    path = f"/api/v1/live?datastreams={ds}"
-    gots = [[] for _ in range(SUBSCRIBERS)]
-    ready = []
-    tasks = [asyncio.create_task(subscriber(server.host, server.port, path, g, ready)) for g in gots]
-    while len(ready) < SUBSCRIBERS:
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(1.0)
-    acks = {}
-    loop = asyncio.get_running_loop()
-    conn = server.conn()
-
-    def post(k, sent):
-        body = json.dumps([{"Datastream": {"@iot.id": ds}, "components": ["phenomenonTime", "result"],
-                            "dataArray": [[iso(T0 * 1_000_000 + k * 1000), sent]]}]).encode()
-        conn.request("POST", "/sta/v1.1/CreateObservations", body=body, headers={"Content-Type": "application/json"})
-        r = conn.getresponse()
-        r.read()
-        assert r.status == 201
-        return time.time()
-
-    n = int(RATE * SECONDS)
-    for k in range(n):
-        sent = time.time()
-        acks[sent] = await loop.run_in_executor(None, post, k, sent)
-        await asyncio.sleep(max(0.0, 1.0 / RATE - (time.time() - sent)))
-    await asyncio.sleep(2.0)
-    for t in tasks:
-        t.cancel()
-    send_lat, ack_lat = [], []
-    complete = 0
-    for g in gots:
-        if len(g) >= n:
-            complete += 1
-        for sent, at in g:
-            send_lat.append((at - sent) * 1000)
-            ack_lat.append((at - acks.get(sent, sent)) * 1000)
-    q = lambda xs, p: statistics.quantiles(xs, n=100)[p - 1] if len(xs) > 1 else float("nan")
-    print(f"fanout: {SUBSCRIBERS} SSE clients, {n} events at {RATE:g}/s: {complete} clients got all {n}; "
-          f"send-to-delivery p50 {q(send_lat, 50):.1f} ms, p99 {q(send_lat, 99):.1f} ms; "
-          f"ack-to-delivery p50 {q(ack_lat, 50):.1f} ms, p99 {q(ack_lat, 99):.1f} ms ({len(send_lat)} deliveries)")
+def subscribers_process(host, port, path, count, start_at, stop_at, out):
+    """One process of `count` subscribers from `start_at` until `stop_at` (wall clock)."""
+    async def run():
+        gots = [[] for _ in range(count)]
+        ready = []
+        tasks = [asyncio.create_task(subscriber(host, port, path, g, ready)) for g in gots]
+        while time.time() < stop_at:
+            await asyncio.sleep(0.1)
+        for t in tasks:
+            t.cancel()
+        return len(ready), [[(json.loads(line[6:])["result"], at) for line, at in g] for g in gots]
+    ready, gots = asyncio.run(run())
+    out.put((ready, gots))
 
 
 def bench_fanout(work):
+    import multiprocessing
     server = Server(work)
     try:
-        ids = make_datastreams(server, 1)
-        asyncio.run(fanout(server, ids[0]))
+        ds = make_datastreams(server, 1)[0]
+        path = f"/api/v1/live?datastreams={ds}"
+        procs = int(os.environ.get("PROCS", 2))
+        n = int(RATE * SECONDS)
+        start_at = time.time()
+        stop_at = start_at + 4 + SECONDS + 3
+        out = multiprocessing.Queue()
+        ps = [multiprocessing.Process(target=subscribers_process,
+                                      args=(server.host, server.port, path, SUBSCRIBERS // procs, start_at, stop_at, out))
+              for _ in range(procs)]
+        for p in ps:
+            p.start()
+        while time.time() < start_at + 3:
+            time.sleep(0.1)
+        stats = server.call("GET", "/api/v1/live/stats")[1]["live"]
+        assert stats["subscribers"] == SUBSCRIBERS // procs * procs, stats
+        conn = server.conn()
+        acks = {}
+        for k in range(n):
+            sent = time.time()
+            body = json.dumps([{"Datastream": {"@iot.id": ds}, "components": ["phenomenonTime", "result"],
+                                "dataArray": [[iso(T0 * 1_000_000 + k * 1000), sent]]}]).encode()
+            conn.request("POST", "/sta/v1.1/CreateObservations", body=body, headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            r.read()
+            assert r.status == 201
+            acks[sent] = time.time()
+            time.sleep(max(0.0, 1.0 / RATE - (time.time() - sent)))
+        results = [out.get() for _ in ps]
+        for p in ps:
+            p.join()
     finally:
         server.stop()
+    send_lat, ack_lat, complete, clients = [], [], 0, 0
+    for _, gots in results:
+        for g in gots:
+            clients += 1
+            complete += len(g) >= n
+            for sent, at in g:
+                send_lat.append((at - sent) * 1000)
+                ack_lat.append((at - acks.get(sent, sent)) * 1000)
+    q = lambda xs, p: statistics.quantiles(xs, n=100)[p - 1] if len(xs) > 1 else float("nan")
+    print(f"fanout: {clients} SSE clients in {procs} processes, {n} events at {RATE:g}/s: {complete} clients got all {n}; "
+          f"send-to-delivery p50 {q(send_lat, 50):.1f} ms, p99 {q(send_lat, 99):.1f} ms; "
+          f"ack-to-delivery p50 {q(ack_lat, 50):.1f} ms, p99 {q(ack_lat, 99):.1f} ms ({len(send_lat)} deliveries)")
 
 
 def main():
