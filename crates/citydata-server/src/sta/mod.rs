@@ -36,6 +36,10 @@ const PREFIX: &str = "/sta/v1.1";
 /// The deepest deep insert accepted.
 const MAX_INSERT_DEPTH: usize = 8;
 
+/// The most entities one answer holds, expansions included (`$top` of 10,000 expanded 10,000 times
+/// would otherwise build an answer of a hundred million).
+const MAX_ENTITIES: usize = 200_000;
+
 /// An error answer in the SensorThings shape.
 #[derive(Debug)]
 pub(crate) struct StaError {
@@ -410,12 +414,18 @@ fn entities_json(
     set: EntitySet,
     list: &[Entity],
     o: &Options,
+    budget: &mut usize,
 ) -> StaResult<Vec<Map<String, JsonValue>>> {
+    *budget = budget.checked_sub(list.len()).ok_or_else(|| {
+        StaError::bad(format!(
+            "the answer would hold more than {MAX_ENTITIES} entities; ask for fewer with $top"
+        ))
+    })?;
     let mut out: Vec<Map<String, JsonValue>> =
         list.iter().map(|e| entity_json(base, e, o.select.as_deref())).collect();
     let ids: Vec<i64> = list.iter().map(|e| e.id).collect();
     for x in &o.expand {
-        expand(store, base, set, &ids, x, &mut out)?;
+        expand(store, base, set, &ids, x, &mut out, budget)?;
     }
     Ok(out)
 }
@@ -427,6 +437,7 @@ fn expand(
     ids: &[i64],
     x: &Expand,
     out: &mut [Map<String, JsonValue>],
+    budget: &mut usize,
 ) -> StaResult<()> {
     let nav = set.nav(&x.nav).ok_or_else(|| {
         StaError::bad(format!("$expand: {} has no navigation property {:?}", set.singular(), x.nav))
@@ -440,9 +451,9 @@ fn expand(
         q.skip = 0;
         q.count = false;
     }
-    let pages = store.sta_query_each(&q, ids)?;
+    let pages = store.sta_query_each(&q, ids, *budget)?;
     for (m, page) in out.iter_mut().zip(pages) {
-        let items = entities_json(store, base, nav.target, &page.entities, &x.options)?;
+        let items = entities_json(store, base, nav.target, &page.entities, &x.options, budget)?;
         if nav.many {
             if let Some(n) = page.count {
                 m.insert(format!("{}@iot.count", nav.name), json!(n));
@@ -505,7 +516,10 @@ fn read(
             let value: Vec<JsonValue> = if path.reference {
                 entities.iter().map(|e| json!({"@iot.selfLink": self_link(base, e.set, e.id)})).collect()
             } else {
-                entities_json(store, base, *set, &entities, o)?.into_iter().map(JsonValue::Object).collect()
+                entities_json(store, base, *set, &entities, o, &mut { MAX_ENTITIES })?
+                    .into_iter()
+                    .map(JsonValue::Object)
+                    .collect()
             };
             m.insert("value".into(), JsonValue::Array(value));
             if more {
@@ -542,7 +556,7 @@ fn read(
                 m.insert(prop.clone(), j);
                 return Ok(json_response(StatusCode::OK, JsonValue::Object(m)));
             }
-            let one = entities_json(store, base, *set, std::slice::from_ref(e), o)?;
+            let one = entities_json(store, base, *set, std::slice::from_ref(e), o, &mut { MAX_ENTITIES })?;
             Ok(json_response(StatusCode::OK, JsonValue::Object(one.into_iter().next().unwrap_or_default())))
         }
     }

@@ -1002,12 +1002,32 @@ impl super::SqliteStore {
         self.read(|c| run_query(c, q, &p, parent))
     }
 
-    pub(crate) fn sta_query_each(&self, q: &EntityQuery, parents: &[i64]) -> Result<Vec<Page>> {
+    pub(crate) fn sta_query_each(
+        &self,
+        q: &EntityQuery,
+        parents: &[i64],
+        max_total: usize,
+    ) -> Result<Vec<Page>> {
         if q.within.is_none() {
             return Err(invalid("an expansion needs its parent"));
         }
         let p = prepare(q, true)?;
-        self.read(|c| parents.iter().map(|id| run_query(c, q, &p, Some(*id))).collect())
+        self.read(|c| {
+            let mut total = 0usize;
+            let mut pages = Vec::with_capacity(parents.len());
+            for id in parents {
+                let page = run_query(c, q, &p, Some(*id))?;
+                total += page.entities.len();
+                if total > max_total {
+                    return Err(invalid(format!(
+                        "the expansion of {} holds more than {max_total} entities; ask for fewer with $top",
+                        q.set.plural()
+                    )));
+                }
+                pages.push(page);
+            }
+            Ok(pages)
+        })
     }
 
     pub(crate) fn latest_observations(&self) -> Result<Vec<(i64, Entity)>> {
@@ -2133,11 +2153,13 @@ mod tests {
         };
         for _ in 0..5 {
             let t = Instant::now();
-            let pages = store.sta_query_each(&q, &ids).unwrap();
+            let pages = store.sta_query_each(&q, &ids, usize::MAX).unwrap();
             expand.push(t.elapsed());
             assert_eq!(pages.len(), 10_000);
         }
         expand.sort();
+        let too_many = store.sta_query_each(&q, &ids, 9_999).unwrap_err();
+        assert!(too_many.to_string().contains("more than 9999 entities"), "{too_many}");
         let count = Instant::now();
         let mut cq = EntityQuery::all(EntitySet::Observation);
         cq.count = true;
