@@ -191,7 +191,7 @@ async fn handle(
             let here = format!("{base}/{rel}");
             tokio::task::spawn_blocking(move || read(&store, &base, &here, &path, &options, &query)).await?
         }
-        Method::POST => post(&s, &base, &path, &headers, &body).await,
+        Method::POST => post(&s, &base, &path, &body).await,
         Method::PATCH | Method::PUT => {
             let store = Arc::clone(&s.store);
             let patch = headers
@@ -271,8 +271,7 @@ fn resolve(store: &Store, segs: &[String]) -> StaResult<Path> {
             return Err(StaError::not_found(format!("{}({id}) not found", set.plural())));
         }
     }
-    for (i, seg) in rest.iter().enumerate() {
-        let last = i + 1 == rest.len();
+    for seg in rest {
         if path.reference || path.raw {
             return Err(StaError::bad(format!(
                 "nothing may follow {}",
@@ -326,12 +325,7 @@ fn resolve(store: &Store, segs: &[String]) -> StaResult<Path> {
                 let q = EntityQuery { within: Some(within), top: 1, ..EntityQuery::all(nav.target) };
                 match store.sta_query(&q)?.entities.first() {
                     Some(e) => Target::Entity(nav.target, e.id),
-                    None => {
-                        if last && !path.reference {
-                            return Err(StaError::not_found(format!("{}({id}) has no {name}", set.plural())));
-                        }
-                        return Err(StaError::not_found(format!("{}({id}) has no {name}", set.plural())));
-                    }
+                    None => return Err(StaError::not_found(format!("{}({id}) has no {name}", set.plural()))),
                 }
             };
         } else if set.properties().contains(&name) || name == "id" {
@@ -698,14 +692,7 @@ fn observation_json(base: &str, id: i64, o: &NewObservation) -> JsonValue {
     JsonValue::Object(entity_json(base, &e, None))
 }
 
-async fn post(
-    s: &AppState,
-    base: &str,
-    path: &Path,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> StaResult<Response> {
-    let _ = headers;
+async fn post(s: &AppState, base: &str, path: &Path, body: &[u8]) -> StaResult<Response> {
     if path.property.is_some() {
         return Err(StaError {
             status: StatusCode::METHOD_NOT_ALLOWED,
@@ -715,9 +702,8 @@ async fn post(
     let v = parse_body(body)?;
     let (set, within) = match &path.target {
         Target::Collection(set, within) => (*set, within.clone()),
-        Target::Entity(set, id) if path.reference => {
+        Target::Entity(..) if path.reference => {
             // POST .../Things(1)/Locations(2)/$ref is not a thing; POST .../Locations/$ref is below.
-            let _ = (set, id);
             return Err(StaError::bad("POST a reference to the collection, as in Things(1)/Locations/$ref"));
         }
         Target::Entity(set, id) => {

@@ -8,10 +8,12 @@
 //! integer microseconds (UTC); the result keeps its own SQLite type (`result ANY`) with `result_kind`
 //! telling booleans and JSON apart from numbers and text.
 //!
-//! **Invariants**, kept by triggers in every write path: `sta_datastreams.obs_count` is the number of
-//! its observations, `latest_id`/`latest_time` name its observation with the greatest phenomenon
-//! time, and its phenomenon and result time ranges cover every observation inserted (pruning shrinks
-//! them again). `sta_rollups` holds per minute and per hour the count, least, greatest and sum of the
+//! **Invariants**: `sta_datastreams.obs_count` is the number of its observations, `latest_id`/
+//! `latest_time` name its observation with the greatest phenomenon time, and its phenomenon and result
+//! time ranges cover every observation inserted (pruning shrinks them again). Inserts keep them in
+//! the inserting transaction, one update per datastream and transaction ([`Tally`]); deletes and
+//! changes of an observation's time or datastream keep them by triggers. (No trigger on insert: it
+//! would make SQLite journal every inserted reading's statement, which cost more than the insert.) `sta_rollups` holds per minute and per hour the count, least, greatest and sum of the
 //! numeric results written through the writer, in the writer's transaction; retention never removes
 //! rollups.
 
@@ -136,22 +138,6 @@ CREATE TABLE sta_rollups (
     sum REAL NOT NULL,
     PRIMARY KEY (datastream_id, resolution, bucket)
 ) STRICT, WITHOUT ROWID;
-CREATE TRIGGER sta_observation_added AFTER INSERT ON sta_observations BEGIN
-    UPDATE sta_datastreams SET
-        obs_count = obs_count + 1,
-        latest_id = CASE WHEN latest_time IS NULL OR NEW.phenomenon_time > latest_time
-                         THEN NEW.id ELSE latest_id END,
-        latest_time = CASE WHEN latest_time IS NULL OR NEW.phenomenon_time > latest_time
-                           THEN NEW.phenomenon_time ELSE latest_time END,
-        phenomenon_start = min(coalesce(phenomenon_start, NEW.phenomenon_time), NEW.phenomenon_time),
-        phenomenon_end = max(coalesce(phenomenon_end, NEW.phenomenon_end, NEW.phenomenon_time),
-                             coalesce(NEW.phenomenon_end, NEW.phenomenon_time)),
-        result_start = CASE WHEN NEW.result_time IS NULL THEN result_start
-                            ELSE min(coalesce(result_start, NEW.result_time), NEW.result_time) END,
-        result_end = CASE WHEN NEW.result_time IS NULL THEN result_end
-                          ELSE max(coalesce(result_end, NEW.result_time), NEW.result_time) END
-    WHERE id = NEW.datastream_id;
-END;
 CREATE TRIGGER sta_observation_removed AFTER DELETE ON sta_observations BEGIN
     UPDATE sta_datastreams SET
         obs_count = obs_count - 1,
@@ -210,7 +196,9 @@ pub(crate) fn register_functions(conn: &Connection) -> Result<()> {
 fn open_writer(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     super::configure(&conn)?;
-    conn.execute_batch("PRAGMA cache_size = -65536")?;
+    // Statement journals in memory: every insert of a reading fires a trigger, so SQLite keeps a
+    // journal of the statement to undo it alone; on disk those writes cost more than the inserts.
+    conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY")?;
     Ok(conn)
 }
 
@@ -1201,22 +1189,20 @@ fn result_value(v: &Json) -> (SqlValue, i64) {
     }
 }
 
-/// Inserts a checked reading.
+/// Inserts a checked reading. (No RETURNING: SQLite runs it as a trigger, which would journal the
+/// statement.)
 fn insert_reading(c: &Connection, r: &Reading, feature: Option<i64>) -> Result<Written> {
     let (result, kind) = result_value(&r.result);
     let params = r.parameters.as_ref().map(|p| Json::Object(p.clone()).to_string());
-    let id: Option<i64> = c
+    let inserted = c
         .prepare_cached(
             "INSERT INTO sta_observations
              (datastream_id, phenomenon_time, phenomenon_end, result_time, result, result_kind, parameters, feature_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (datastream_id, phenomenon_time) DO NOTHING RETURNING id",
+             ON CONFLICT (datastream_id, phenomenon_time) DO NOTHING",
         )?
-        .query_row(
-            params![r.datastream, r.phenomenon_time, r.phenomenon_end, r.result_time, result, kind, params, feature],
-            |row| row.get(0),
-        )
-        .optional()?;
+        .execute(params![r.datastream, r.phenomenon_time, r.phenomenon_end, r.result_time, result, kind, params, feature])?;
+    let id = (inserted == 1).then(|| c.last_insert_rowid());
     match id {
         Some(id) => Ok(Written::Stored(id)),
         None => {
@@ -1227,6 +1213,58 @@ fn insert_reading(c: &Connection, r: &Reading, feature: Option<i64>) -> Result<W
                 .query_row(params![r.datastream, r.phenomenon_time], |row| row.get(0))?;
             Ok(Written::Duplicate(existing))
         }
+    }
+}
+
+/// A datastream's new readings in one transaction: (count, latest (time, id), phenomenon start,
+/// phenomenon end, result start, result end).
+type Figures = (i64, (i64, i64), i64, i64, Option<i64>, Option<i64>);
+
+/// What the new readings of one transaction change in their datastreams' kept figures.
+#[derive(Default)]
+struct Tally {
+    by_datastream: HashMap<i64, Figures>,
+}
+
+impl Tally {
+    fn add(&mut self, r: &Reading, id: i64) {
+        let end = r.phenomenon_end.unwrap_or(r.phenomenon_time);
+        let e = self.by_datastream.entry(r.datastream).or_insert((
+            0,
+            (r.phenomenon_time, id),
+            r.phenomenon_time,
+            end,
+            r.result_time,
+            r.result_time,
+        ));
+        e.0 += 1;
+        if r.phenomenon_time > e.1 .0 {
+            e.1 = (r.phenomenon_time, id);
+        }
+        e.2 = e.2.min(r.phenomenon_time);
+        e.3 = e.3.max(end);
+        if let Some(t) = r.result_time {
+            e.4 = Some(e.4.map_or(t, |x| x.min(t)));
+            e.5 = Some(e.5.map_or(t, |x| x.max(t)));
+        }
+    }
+
+    fn write(&self, c: &Connection) -> Result<()> {
+        let mut st = c.prepare_cached(
+            "UPDATE sta_datastreams SET
+                obs_count = obs_count + ?2,
+                latest_id = CASE WHEN latest_time IS NULL OR ?3 > latest_time THEN ?4 ELSE latest_id END,
+                latest_time = CASE WHEN latest_time IS NULL OR ?3 > latest_time THEN ?3 ELSE latest_time END,
+                phenomenon_start = min(coalesce(phenomenon_start, ?5), ?5),
+                phenomenon_end = max(coalesce(phenomenon_end, ?6), ?6),
+                result_start = CASE WHEN ?7 IS NULL THEN result_start ELSE min(coalesce(result_start, ?7), ?7) END,
+                result_end = CASE WHEN ?8 IS NULL THEN result_end ELSE max(coalesce(result_end, ?8), ?8) END
+             WHERE id = ?1",
+        )?;
+        for (ds, (n, (lt, lid), ps, pe, rs, re)) in &self.by_datastream {
+            st.execute(params![ds, n, lt, lid, ps, pe, rs, re])?;
+        }
+        Ok(())
     }
 }
 
@@ -1334,6 +1372,7 @@ fn write_in(
     let mut cache = Cache::default();
     let mut sums = Sums::new();
     let mut areas = HashMap::new();
+    let mut tally = Tally::default();
     let mut out = Vec::with_capacity(batches.len());
     'batch: for batch in batches {
         let mut things = Vec::with_capacity(batch.len());
@@ -1353,7 +1392,8 @@ fn write_in(
                 None => cache.default_feature(c, thing)?,
             };
             let w = insert_reading(c, r, feature)?;
-            if matches!(w, Written::Stored(_)) {
+            if let Written::Stored(id) = w {
+                tally.add(r, id);
                 add_to_rollups(&mut sums, r);
                 if let Some(f) = feature {
                     areas.insert((r.datastream, f), ());
@@ -1363,6 +1403,7 @@ fn write_in(
         }
         out.push(Ok(written));
     }
+    tally.write(c)?;
     write_rollups(c, &sums)?;
     grow_areas(c, &areas)?;
     Ok(out)
@@ -1621,6 +1662,9 @@ fn create_observation(tx: &Connection, e: &NewEntity, fks: &[(&str, i64)], cache
             )))
         }
     };
+    let mut tally = Tally::default();
+    tally.add(&r, id);
+    tally.write(tx)?;
     let mut sums = Sums::new();
     add_to_rollups(&mut sums, &r);
     write_rollups(tx, &sums)?;
