@@ -608,11 +608,17 @@ impl crate::Store {
 
     /// Runs `q` once for each parent id of `parents` (its `within` names the navigation property and
     /// its id is replaced by each parent's): the pages of an `$expand`, in the order of `parents`.
+    /// Holds at most `max_total` entities in all.
     ///
     /// # Errors
-    /// As [`Store::sta_query`].
-    pub fn sta_query_each(&self, q: &EntityQuery, parents: &[i64]) -> crate::Result<Vec<Page>> {
-        self.backend.sta_query_each(q, parents)
+    /// As [`Store::sta_query`]; `Invalid` when the pages would hold more than `max_total` entities.
+    pub fn sta_query_each(
+        &self,
+        q: &EntityQuery,
+        parents: &[i64],
+        max_total: usize,
+    ) -> crate::Result<Vec<Page>> {
+        self.backend.sta_query_each(q, parents, max_total)
     }
 
     /// Creates an entity with its links and nested new entities, in one transaction; returns its id.

@@ -36,6 +36,10 @@ const PREFIX: &str = "/sta/v1.1";
 /// The deepest deep insert accepted.
 const MAX_INSERT_DEPTH: usize = 8;
 
+/// The most entities one answer holds, expansions included (`$top` of 10,000 expanded 10,000 times
+/// would otherwise build an answer of a hundred million).
+const MAX_ENTITIES: usize = 200_000;
+
 /// An error answer in the SensorThings shape.
 #[derive(Debug)]
 pub(crate) struct StaError {
@@ -187,7 +191,7 @@ async fn handle(
             let here = format!("{base}/{rel}");
             tokio::task::spawn_blocking(move || read(&store, &base, &here, &path, &options, &query)).await?
         }
-        Method::POST => post(&s, &base, &path, &headers, &body).await,
+        Method::POST => post(&s, &base, &path, &body).await,
         Method::PATCH | Method::PUT => {
             let store = Arc::clone(&s.store);
             let patch = headers
@@ -267,8 +271,7 @@ fn resolve(store: &Store, segs: &[String]) -> StaResult<Path> {
             return Err(StaError::not_found(format!("{}({id}) not found", set.plural())));
         }
     }
-    for (i, seg) in rest.iter().enumerate() {
-        let last = i + 1 == rest.len();
+    for seg in rest {
         if path.reference || path.raw {
             return Err(StaError::bad(format!(
                 "nothing may follow {}",
@@ -322,12 +325,7 @@ fn resolve(store: &Store, segs: &[String]) -> StaResult<Path> {
                 let q = EntityQuery { within: Some(within), top: 1, ..EntityQuery::all(nav.target) };
                 match store.sta_query(&q)?.entities.first() {
                     Some(e) => Target::Entity(nav.target, e.id),
-                    None => {
-                        if last && !path.reference {
-                            return Err(StaError::not_found(format!("{}({id}) has no {name}", set.plural())));
-                        }
-                        return Err(StaError::not_found(format!("{}({id}) has no {name}", set.plural())));
-                    }
+                    None => return Err(StaError::not_found(format!("{}({id}) has no {name}", set.plural()))),
                 }
             };
         } else if set.properties().contains(&name) || name == "id" {
@@ -410,12 +408,18 @@ fn entities_json(
     set: EntitySet,
     list: &[Entity],
     o: &Options,
+    budget: &mut usize,
 ) -> StaResult<Vec<Map<String, JsonValue>>> {
+    *budget = budget.checked_sub(list.len()).ok_or_else(|| {
+        StaError::bad(format!(
+            "the answer would hold more than {MAX_ENTITIES} entities; ask for fewer with $top"
+        ))
+    })?;
     let mut out: Vec<Map<String, JsonValue>> =
         list.iter().map(|e| entity_json(base, e, o.select.as_deref())).collect();
     let ids: Vec<i64> = list.iter().map(|e| e.id).collect();
     for x in &o.expand {
-        expand(store, base, set, &ids, x, &mut out)?;
+        expand(store, base, set, &ids, x, &mut out, budget)?;
     }
     Ok(out)
 }
@@ -427,6 +431,7 @@ fn expand(
     ids: &[i64],
     x: &Expand,
     out: &mut [Map<String, JsonValue>],
+    budget: &mut usize,
 ) -> StaResult<()> {
     let nav = set.nav(&x.nav).ok_or_else(|| {
         StaError::bad(format!("$expand: {} has no navigation property {:?}", set.singular(), x.nav))
@@ -440,9 +445,9 @@ fn expand(
         q.skip = 0;
         q.count = false;
     }
-    let pages = store.sta_query_each(&q, ids)?;
+    let pages = store.sta_query_each(&q, ids, *budget)?;
     for (m, page) in out.iter_mut().zip(pages) {
-        let items = entities_json(store, base, nav.target, &page.entities, &x.options)?;
+        let items = entities_json(store, base, nav.target, &page.entities, &x.options, budget)?;
         if nav.many {
             if let Some(n) = page.count {
                 m.insert(format!("{}@iot.count", nav.name), json!(n));
@@ -505,7 +510,10 @@ fn read(
             let value: Vec<JsonValue> = if path.reference {
                 entities.iter().map(|e| json!({"@iot.selfLink": self_link(base, e.set, e.id)})).collect()
             } else {
-                entities_json(store, base, *set, &entities, o)?.into_iter().map(JsonValue::Object).collect()
+                entities_json(store, base, *set, &entities, o, &mut { MAX_ENTITIES })?
+                    .into_iter()
+                    .map(JsonValue::Object)
+                    .collect()
             };
             m.insert("value".into(), JsonValue::Array(value));
             if more {
@@ -542,7 +550,7 @@ fn read(
                 m.insert(prop.clone(), j);
                 return Ok(json_response(StatusCode::OK, JsonValue::Object(m)));
             }
-            let one = entities_json(store, base, *set, std::slice::from_ref(e), o)?;
+            let one = entities_json(store, base, *set, std::slice::from_ref(e), o, &mut { MAX_ENTITIES })?;
             Ok(json_response(StatusCode::OK, JsonValue::Object(one.into_iter().next().unwrap_or_default())))
         }
     }
@@ -684,14 +692,7 @@ fn observation_json(base: &str, id: i64, o: &NewObservation) -> JsonValue {
     JsonValue::Object(entity_json(base, &e, None))
 }
 
-async fn post(
-    s: &AppState,
-    base: &str,
-    path: &Path,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> StaResult<Response> {
-    let _ = headers;
+async fn post(s: &AppState, base: &str, path: &Path, body: &[u8]) -> StaResult<Response> {
     if path.property.is_some() {
         return Err(StaError {
             status: StatusCode::METHOD_NOT_ALLOWED,
@@ -701,9 +702,8 @@ async fn post(
     let v = parse_body(body)?;
     let (set, within) = match &path.target {
         Target::Collection(set, within) => (*set, within.clone()),
-        Target::Entity(set, id) if path.reference => {
+        Target::Entity(..) if path.reference => {
             // POST .../Things(1)/Locations(2)/$ref is not a thing; POST .../Locations/$ref is below.
-            let _ = (set, id);
             return Err(StaError::bad("POST a reference to the collection, as in Things(1)/Locations/$ref"));
         }
         Target::Entity(set, id) => {

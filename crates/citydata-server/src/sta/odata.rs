@@ -802,6 +802,26 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any text, and any text made of the language's own pieces, is an expression or an error.
+        #[test]
+        fn never_panics(s in "\\PC{0,200}") {
+            let _ = parse_expr(&s);
+            let _ = Options::parse([("$expand", s.as_str()), ("$orderby", s.as_str())].into_iter(), 0);
+        }
+
+        #[test]
+        fn pieces_never_panic(parts in proptest::collection::vec(proptest::sample::select(vec![
+            "(", ")", ",", "'", "''", " eq ", " and ", " or ", "not ", " add ", "-", "1", "2.5e3", "name",
+            "Datastream/Thing/name", "substringof(", "geography'POINT(1 2)'", "2024-01-01T00:00:00Z",
+            "$top=1", ";", "$expand=", "Observations", "now()", "geo.intersects(", "geography'", "POLYGON((",
+        ]), 0..60)) {
+            let s: String = parts.concat();
+            let _ = parse_expr(&s);
+            let _ = Options::parse([("$expand", s.as_str())].into_iter(), 0);
+        }
+    }
+
     #[test]
     fn options_and_expansions() {
         let o = Options::parse(
