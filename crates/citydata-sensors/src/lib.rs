@@ -6,6 +6,14 @@
 //! acknowledged only after its commit; every committed observation is also an [`Event`] on the
 //! broadcast feed.
 
+pub mod feeds;
+mod ingest;
+pub mod live;
+pub mod mqtt;
+pub mod simulate;
+
+pub use ingest::{GroupCommit, Options, Stats, MAX_BATCH};
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -27,6 +35,9 @@ pub struct NewObservation {
     pub result_time: Option<OffsetDateTime>,
     /// Free key-value parameters (SensorThings `parameters`).
     pub parameters: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The FeatureOfInterest's `@iot.id`; `None` takes the one made from the Thing's Location (made
+    /// on first use), as SensorThings does when a reading names none.
+    pub feature_of_interest: Option<i64>,
 }
 
 /// A stored observation.
@@ -41,8 +52,8 @@ pub struct Observation {
 /// What became of one reading of a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// Stored and committed.
-    Stored(Observation),
+    /// Stored and committed (boxed: an observation is large beside a duplicate's id).
+    Stored(Box<Observation>),
     /// The datastream already holds a reading at the same phenomenon time: nothing stored.
     Duplicate {
         /// The id of the observation already stored.

@@ -13,11 +13,13 @@ mod cql2;
 mod dcat;
 mod error;
 mod extract;
+pub mod live;
 mod native;
 mod ogc;
 mod pages;
 mod spatial;
 mod sql;
+mod sta;
 mod stream;
 mod tiles;
 
@@ -40,6 +42,8 @@ pub use error::ApiError;
 pub struct AppState {
     /// The store.
     pub store: Arc<Store>,
+    /// The ingest path of observations (group commit; also the feed of committed events).
+    pub ingest: Arc<dyn citydata_sensors::Ingest>,
 }
 
 /// The OpenAPI 3.1 document of every route.
@@ -84,6 +88,18 @@ pub fn app(state: AppState) -> Router {
         .route("/ogc/collections/{collectionId}/items/{featureId}", get(ogc::item))
         .route("/tiles/{tileset}", get(tiles::tilejson))
         .route("/tiles/{collection}/{z}/{x}/{y}", get(tiles::tile))
+        .route("/sta/v1.1", get(sta::root))
+        .route("/sta/v1.1/{entity}", sta_methods())
+        .route("/sta/v1.1/{entity}/{*path}", sta_methods())
+        // Live: SSE stream, government feeds, counters (live.rs).
+        .route("/api/v1/live", get(live::live))
+        .route("/api/v1/live/stats", get(live::stats))
+        .route(
+            "/api/v1/feeds/{kind}",
+            axum::routing::post(live::feed)
+                .layer(axum::extract::DefaultBodyLimit::max(citydata_sensors::feeds::MAX_FEED_BYTES)),
+        )
+        .layer(axum::Extension(live::Live::start(&state)))
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
         .layer(CorsLayer::permissive())
@@ -92,6 +108,17 @@ pub fn app(state: AppState) -> Router {
             Duration::from_secs(60),
         ))
         .with_state(state)
+}
+
+/// The methods of the SensorThings resources, one handler for all; bodies up to 64 MiB (a
+/// `CreateObservations` batch).
+fn sta_methods() -> axum::routing::MethodRouter<AppState> {
+    get(sta::resource)
+        .post(sta::resource)
+        .patch(sta::resource)
+        .put(sta::resource)
+        .delete(sta::resource)
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
 }
 
 async fn openapi() -> impl axum::response::IntoResponse {
@@ -131,7 +158,8 @@ mod tests {
     fn state() -> (tempfile::TempDir, AppState) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
-        (dir, AppState { store: Arc::new(store) })
+        let ingest = citydata_sensors::GroupCommit::start(&store).unwrap();
+        (dir, AppState { store: Arc::new(store), ingest: Arc::new(ingest) })
     }
 
     async fn get(app: &Router, path: &str) -> (StatusCode, serde_json::Value) {

@@ -12,6 +12,7 @@
 mod ident;
 mod query;
 mod search;
+pub mod sensors;
 mod sqlite;
 
 use std::io::Read;

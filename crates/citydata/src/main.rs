@@ -37,6 +37,42 @@ enum Command {
         /// Do not load the demo datasets into a new database.
         #[arg(long)]
         no_demo: bool,
+        /// Take observations from an MQTT broker (mqtt://HOST:PORT): devices publish on
+        /// v1.1/Datastreams({id})/Observations at QoS 1; every new observation is published there.
+        #[arg(long, env = "CITYDATA_MQTT")]
+        mqtt: Option<String>,
+        /// Do not run the lamppost simulator, which otherwise runs on the demo database (one
+        /// holding the demo's smart-city dataset) so that the demo city is alive.
+        #[arg(long)]
+        no_simulate: bool,
+    },
+    /// Simulate the smart lampposts: PM2.5, NO2, AQHI, temperature, humidity, traffic flow and speed
+    /// with diurnal cycles and rush hours, dropouts and late readings; posted to a server's
+    /// SensorThings API or published to an MQTT broker. Creates its Things and Datastreams first.
+    Simulate {
+        /// Where readings go: http://HOST:PORT (a citydata server) or mqtt://HOST:PORT (a broker).
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        target: String,
+        /// The citydata server whose SensorThings API holds the Datastreams (for an MQTT target).
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        api: String,
+        /// Readings per second over the whole fleet.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        /// Stop after this many seconds (default: run until interrupted).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// How many lampposts.
+        #[arg(long, default_value_t = 400)]
+        lampposts: usize,
+        /// The seed: the same seed gives the same city.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Post the government's feed shapes instead (the Observatory's lamppost JSON every 10
+        /// minutes, the Transport Department's detector XML every 30 s, the EPD's AQHI XML every
+        /// hour) to the server's /api/v1/feeds/{kind}.
+        #[arg(long)]
+        feeds: bool,
     },
     /// Publish a file as a new version of a dataset: CSV, TSV, JSON, NDJSON, XLSX, XML, GeoJSON, or a
     /// Frictionless datapackage.json with all its resources. One transaction: on any error nothing
@@ -114,7 +150,7 @@ fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,citydata=info".into()),
+                .unwrap_or_else(|_| "warn,citydata=info,citydata_sensors=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -147,7 +183,12 @@ fn run() -> Result<()> {
                 },
             }
         }
-        Command::Serve { db, port, host, no_demo } => serve(&db, &host, port, no_demo),
+        Command::Serve { db, port, host, no_demo, mqtt, no_simulate } => {
+            serve(&db, &host, port, no_demo, mqtt.as_deref(), !no_simulate)
+        }
+        Command::Simulate { target, api, rate, duration, lampposts, seed, feeds } => {
+            simulate(&target, &api, rate, duration, lampposts, seed, feeds)
+        }
         Command::Publish {
             file,
             dataset,
@@ -216,7 +257,15 @@ fn run() -> Result<()> {
     }
 }
 
-fn serve(db: &std::path::Path, host: &str, port: u16, no_demo: bool) -> Result<()> {
+fn serve(
+    db: &std::path::Path,
+    host: &str,
+    port: u16,
+    no_demo: bool,
+    mqtt: Option<&str>,
+    simulate: bool,
+) -> Result<()> {
+    let broker = mqtt.map(citydata_sensors::mqtt::BrokerUrl::parse).transpose()?;
     let store = Store::open(db).with_context(|| format!("cannot open the database {}", db.display()))?;
     if !no_demo && store.is_empty()? {
         let t = Instant::now();
@@ -232,11 +281,65 @@ fn serve(db: &std::path::Path, host: &str, port: u16, no_demo: bool) -> Result<(
         let shown =
             if addr.ip().is_unspecified() { format!("localhost:{}", addr.port()) } else { addr.to_string() };
         println!("citydata serving {} at http://{shown}/", db.display());
-        let state = citydata_server::AppState { store: Arc::new(store) };
+        let ingest =
+            citydata_sensors::GroupCommit::start(&store).context("cannot start the sensor ingest")?;
+        let ingest: Arc<dyn citydata_sensors::Ingest> = Arc::new(ingest);
+        let store = Arc::new(store);
+        let bridge = broker.map(|b| {
+            println!("citydata taking observations from the MQTT broker at {}:{}", b.host, b.port);
+            citydata_sensors::mqtt::start(
+                &b,
+                ingest.clone(),
+                citydata_sensors::mqtt::BridgeOptions::default(),
+            )
+        });
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // The demo database is the one holding the demo's smart-city dataset.
+        let demo = store.dataset_slugs()?.iter().any(|s| s.as_str() == "smart-city");
+        let sim = (simulate && demo).then(|| {
+            citydata_sensors::simulate::start_in_process(store.clone(), ingest.clone(), stop.clone())
+        });
+        let state = citydata_server::AppState { store, ingest };
         citydata_server::serve(listener, state, shutdown_signal()).await?;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(b) = bridge {
+            b.stop();
+        }
+        if let Some(sim) = sim {
+            let _ = tokio::task::spawn_blocking(move || sim.join()).await;
+        }
         println!("citydata stopped");
         Ok(())
     })
+}
+
+fn simulate(
+    target: &str,
+    api: &str,
+    rate: f64,
+    duration: Option<f64>,
+    lampposts: usize,
+    seed: u64,
+    feeds: bool,
+) -> Result<()> {
+    let opts = citydata_sensors::simulate::RunOptions {
+        rate,
+        duration: duration.map(std::time::Duration::from_secs_f64),
+        seed,
+        ..Default::default()
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stop.clone();
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            rt.block_on(shutdown_signal());
+            s.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let fleet = citydata_sensors::simulate::Fleet::demo(lampposts, seed);
+    let said = citydata_sensors::simulate::run_cli(target, api, &fleet, feeds, &opts, &stop)?;
+    println!("{said}");
+    Ok(())
 }
 
 async fn shutdown_signal() {

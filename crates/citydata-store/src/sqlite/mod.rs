@@ -15,12 +15,13 @@ use sha2::{Digest, Sha256};
 mod cond;
 mod query;
 mod sandbox;
+pub(crate) mod sensors;
 mod spatial;
 
 use crate::{quote_ident, Dataset, NewVersion, Organization, Resource, Result, Rows, StoreError, Version};
 
 /// The newest schema this build writes.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const MIGRATIONS: &[&str] = &[
     r"
@@ -97,6 +98,7 @@ CREATE TABLE value_counts (
     r"
 ALTER TABLE versions ADD COLUMN spatial TEXT;
 ",
+    sensors::MIGRATION,
 ];
 
 const CHUNK: usize = 1 << 20;
@@ -140,6 +142,7 @@ fn configure(conn: &Connection) -> Result<()> {
     // resources have none but the rowid, and no statistics are gathered (no ANALYZE).
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     spatial::register(conn)?;
+    sensors::register_functions(conn)?;
     Ok(())
 }
 

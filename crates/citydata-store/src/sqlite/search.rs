@@ -651,7 +651,7 @@ mod tests {
         )
         .unwrap();
         let tables: Vec<String> = c
-            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'search%'")
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND (name LIKE 'search%' OR name LIKE 'sta~_%' ESCAPE '~')")
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()

@@ -7,7 +7,9 @@
 mod common;
 mod crash;
 mod demo;
+mod live;
 mod publish;
+mod sensors_crash;
 mod serve;
 mod spatial;
 mod tidy;

@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""bench/live.py: sensor ingest over HTTP and MQTT against raw SQLite, and SSE fan-out latency.
+
+Three measurements, one `citydata serve --no-demo --no-simulate` on a new database each:
+
+  http     CreateObservations, batches of BATCH (5,000) readings over 10 datastreams, posted one
+           after another on one kept-alive connection; each answer (201) comes after the commit.
+           Beside it, in the same run, Python's sqlite3 inserts the same rows into a plain table
+           (id, datastream, time, result, UNIQUE(datastream, time)) in WAL mode with
+           synchronous=FULL, one transaction per batch: the floor for durable inserts. Printed:
+           observations/s of both and their ratio.
+  mqtt     the same readings published at QoS 1 to a mosquitto the script starts (INFLIGHT in flight toward citydata),
+           which the server takes through `--mqtt`; timed from the first publish until the
+           server's counters (`/api/v1/live/stats`) show every reading stored, i.e. committed.
+  fanout   SUBSCRIBERS (1,000) SSE clients on one datastream while a writer posts one reading
+           every 1/RATE s for SECONDS. Each reading's result is its send time; a client notes when
+           the event arrives (clients run in PROCS (2) processes and parse after the run, so that
+           their own work delays deliveries as little as it can). Printed: p50/p99 of send-to-delivery (POST, commit and fan-out: an upper
+           bound of commit-to-delivery) and of ack-to-delivery (from the 201, which follows the
+           commit: delivery often comes first, so this is negative then), and how many clients got
+           every event.
+
+Run:  bench/live.py [http] [mqtt] [fanout]      (all three by default)
+Environment: CITYDATA_BIN (default: target/release/citydata, else target/debug/citydata),
+BATCHES (40), BATCH (5000), SUBSCRIBERS (1000), RATE (20), SECONDS (10), INFLIGHT (1000: mosquitto's
+max_inflight_messages toward citydata, which acknowledges only after the commit).
+Needs: Python 3 (standard library only), mosquitto for `mqtt`.
+"""
+
+import asyncio
+import http.client
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BATCHES = int(os.environ.get("BATCHES", 40))
+BATCH = int(os.environ.get("BATCH", 5000))
+SUBSCRIBERS = int(os.environ.get("SUBSCRIBERS", 1000))
+RATE = float(os.environ.get("RATE", 20))
+SECONDS = float(os.environ.get("SECONDS", 10))
+DATASTREAMS = 10
+INFLIGHT = int(os.environ.get("INFLIGHT", 1000))  # mosquitto max_inflight_messages toward citydata
+
+
+def binary():
+    if os.environ.get("CITYDATA_BIN"):
+        return os.environ["CITYDATA_BIN"]
+    tgt = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    for p in ("release", "debug"):
+        b = os.path.join(tgt, p, "citydata")
+        if os.path.exists(b):
+            return b
+    sys.exit("build citydata first (cargo build --release -p citydata) or set CITYDATA_BIN")
+
+
+class Server:
+    def __init__(self, work, extra=()):
+        self.proc = subprocess.Popen(
+            [binary(), "serve", "--no-demo", "--no-simulate", "--port", "0", "--db", os.path.join(work, "bench.db"), *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        line = self.proc.stdout.readline()
+        url = next(w for w in line.split() if w.startswith("http://")).rstrip("/")
+        self.host, self.port = url[len("http://"):].split(":")
+        self.port = int(self.port)
+
+    def conn(self):
+        return http.client.HTTPConnection(self.host, self.port, timeout=120)
+
+    def call(self, method, path, body=None, conn=None):
+        c = conn or self.conn()
+        data = json.dumps(body).encode() if body is not None else None
+        c.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        text = r.read()
+        return r.status, (json.loads(text) if text else None)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def make_datastreams(server, n):
+    body = {
+        "name": "bench",
+        "description": "benchmark thing",
+        "Datastreams": [
+            {
+                "name": f"bench {i}",
+                "description": "benchmark",
+                "observationType": "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement",
+                "unitOfMeasurement": {"name": "n", "symbol": "n", "definition": "n"},
+                "Sensor": {"name": f"s{i}", "description": "s", "encodingType": "text/html", "metadata": "x"},
+                "ObservedProperty": {"name": f"p{i}", "definition": "p", "description": "p"},
+            }
+            for i in range(n)
+        ],
+    }
+    status, _ = server.call("POST", "/sta/v1.1/Things", body)
+    assert status == 201, status
+    status, page = server.call("GET", "/sta/v1.1/Datastreams?$select=id&$top=1000")
+    return [d["@iot.id"] for d in page["value"]]
+
+
+T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
+
+
+def iso(us):
+    s, frac = divmod(us, 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + f".{frac:06d}Z"
+
+
+def rows(b):
+    """Batch b: BATCH readings spread over the datastreams, times unique per datastream."""
+    for k in range(BATCH):
+        n = b * BATCH + k
+        yield n % DATASTREAMS, T0 * 1_000_000 + (n // DATASTREAMS) * 1000, (n % 997) / 10.0
+
+
+def bench_http(work):
+    server = Server(work)
+    try:
+        ids = make_datastreams(server, DATASTREAMS)
+        bodies = []
+        for b in range(BATCHES):
+            groups = {}
+            for d, t, v in rows(b):
+                groups.setdefault(d, []).append([iso(t), v])
+            bodies.append(
+                json.dumps(
+                    [{"Datastream": {"@iot.id": ids[d]}, "components": ["phenomenonTime", "result"], "dataArray": g}
+                     for d, g in groups.items()]
+                ).encode()
+            )
+        conn = server.conn()
+        start = time.perf_counter()
+        for body in bodies:
+            conn.request("POST", "/sta/v1.1/CreateObservations", body=body, headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            r.read()
+            assert r.status == 201, r.status
+        http_s = time.perf_counter() - start
+        status, page = server.call("GET", "/sta/v1.1/Observations?$count=true&$top=0")
+        assert page["@iot.count"] == BATCHES * BATCH, page
+    finally:
+        server.stop()
+    db = sqlite3.connect(os.path.join(work, "raw.db"), isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE obs (id INTEGER PRIMARY KEY, datastream INTEGER NOT NULL, t INTEGER NOT NULL, result REAL, UNIQUE (datastream, t))")
+    batches = [list(rows(b)) for b in range(BATCHES)]
+    start = time.perf_counter()
+    for batch in batches:
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO obs (datastream, t, result) VALUES (?, ?, ?)", batch)
+        db.execute("COMMIT")
+    raw_s = time.perf_counter() - start
+    n = BATCHES * BATCH
+    print(f"http: {n} observations in batches of {BATCH}: citydata CreateObservations {n / http_s:,.0f}/s "
+          f"({http_s:.2f} s), raw sqlite3 {n / raw_s:,.0f}/s ({raw_s:.2f} s), ratio {raw_s / http_s:.2f}")
+
+
+def mqtt_packet(kind, body):
+    n, enc = len(body), b""
+    while True:
+        d, n = n % 128, n // 128
+        enc += bytes([d | (0x80 if n else 0)])
+        if not n:
+            break
+    return bytes([kind]) + enc + body
+
+
+def mqtt_str(s):
+    b = s.encode()
+    return struct.pack("!H", len(b)) + b
+
+
+def bench_mqtt(work):
+    mosq = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    os.chmod(work, 0o777)
+    conf = os.path.join(work, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages {INFLIGHT}\nmax_queued_messages 1000000\n")
+    broker = subprocess.Popen([mosq, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    server = Server(work, ["--mqtt", f"mqtt://127.0.0.1:{port}"])
+    try:
+        ids = make_datastreams(server, DATASTREAMS)
+        while not (server.call("GET", "/api/v1/live/stats")[1]["mqtt"] or [{}])[0].get("connected"):
+            time.sleep(0.05)
+        msgs = []
+        for b in range(BATCHES):
+            for d, t, v in rows(b):
+                topic = mqtt_str(f"v1.1/Datastreams({ids[d]})/Observations")
+                payload = json.dumps({"phenomenonTime": iso(t), "result": v}).encode()
+                msgs.append((topic, payload))
+        dev = socket.create_connection(("127.0.0.1", port))
+        dev.sendall(mqtt_packet(0x10, mqtt_str("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 60) + mqtt_str("bench-device")))
+        assert dev.recv(4)[0] == 0x20
+        n = len(msgs)
+        start = time.perf_counter()
+        sent, acked, window, buf = 0, 0, 1000, b""
+        while acked < n:
+            out = []
+            while sent < n and sent - acked < window:
+                topic, payload = msgs[sent]
+                pkid = sent % 65535 + 1
+                out.append(mqtt_packet(0x32, topic + struct.pack("!H", pkid) + payload))
+                sent += 1
+            if out:
+                dev.sendall(b"".join(out))
+            buf += dev.recv(65536)
+            while len(buf) >= 4 and buf[0] == 0x40:
+                acked += 1
+                buf = buf[4:]
+        broker_s = time.perf_counter() - start
+        while True:
+            m = server.call("GET", "/api/v1/live/stats")[1]["mqtt"][0]
+            if m["stored"] + m["duplicates"] >= n:
+                break
+            time.sleep(0.02)
+        stored_s = time.perf_counter() - start
+        print(f"mqtt: {n} observations at QoS 1: all acknowledged by the broker in {broker_s:.2f} s, all committed by "
+              f"citydata in {stored_s:.2f} s: {n / stored_s:,.0f}/s ({m['stored']} stored, {m['duplicates']} duplicates)")
+    finally:
+        server.stop()
+        broker.terminate()
+        broker.wait()
+
+
+async def subscriber(host, port, path, got, ready):
+    """Reads one SSE stream; notes each data line with its arrival time (parsed afterwards, so
+    that the client's own work delays deliveries as little as it can)."""
+    r, w = await asyncio.open_connection(host, port)
+    w.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    await w.drain()
+    ready.append(1)
+    while True:
+        line = await r.readline()
+        if not line:
+            return
+        if line.startswith(b"data: {"):
+            got.append((line, time.time()))
+
+
+def subscribers_process(host, port, path, count, start_at, stop_at, out):
+    """One process of `count` subscribers from `start_at` until `stop_at` (wall clock)."""
+    async def run():
+        gots = [[] for _ in range(count)]
+        ready = []
+        tasks = [asyncio.create_task(subscriber(host, port, path, g, ready)) for g in gots]
+        while time.time() < stop_at:
+            await asyncio.sleep(0.1)
+        for t in tasks:
+            t.cancel()
+        return len(ready), [[(json.loads(line[6:])["result"], at) for line, at in g] for g in gots]
+    ready, gots = asyncio.run(run())
+    out.put((ready, gots))
+
+
+def bench_fanout(work):
+    import multiprocessing
+    server = Server(work)
+    try:
+        ds = make_datastreams(server, 1)[0]
+        path = f"/api/v1/live?datastreams={ds}"
+        procs = int(os.environ.get("PROCS", 2))
+        n = int(RATE * SECONDS)
+        start_at = time.time()
+        stop_at = start_at + 4 + SECONDS + 3
+        out = multiprocessing.Queue()
+        ps = [multiprocessing.Process(target=subscribers_process,
+                                      args=(server.host, server.port, path, SUBSCRIBERS // procs, start_at, stop_at, out))
+              for _ in range(procs)]
+        for p in ps:
+            p.start()
+        while time.time() < start_at + 3:
+            time.sleep(0.1)
+        stats = server.call("GET", "/api/v1/live/stats")[1]["live"]
+        assert stats["subscribers"] == SUBSCRIBERS // procs * procs, stats
+        conn = server.conn()
+        acks = {}
+        for k in range(n):
+            sent = time.time()
+            body = json.dumps([{"Datastream": {"@iot.id": ds}, "components": ["phenomenonTime", "result"],
+                                "dataArray": [[iso(T0 * 1_000_000 + k * 1000), sent]]}]).encode()
+            conn.request("POST", "/sta/v1.1/CreateObservations", body=body, headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            r.read()
+            assert r.status == 201
+            acks[sent] = time.time()
+            time.sleep(max(0.0, 1.0 / RATE - (time.time() - sent)))
+        results = [out.get() for _ in ps]
+        for p in ps:
+            p.join()
+    finally:
+        server.stop()
+    send_lat, ack_lat, complete, clients = [], [], 0, 0
+    for _, gots in results:
+        for g in gots:
+            clients += 1
+            complete += len(g) >= n
+            for sent, at in g:
+                send_lat.append((at - sent) * 1000)
+                ack_lat.append((at - acks.get(sent, sent)) * 1000)
+    q = lambda xs, p: statistics.quantiles(xs, n=100)[p - 1] if len(xs) > 1 else float("nan")
+    print(f"fanout: {clients} SSE clients in {procs} processes, {n} events at {RATE:g}/s: {complete} clients got all {n}; "
+          f"send-to-delivery p50 {q(send_lat, 50):.1f} ms, p99 {q(send_lat, 99):.1f} ms; "
+          f"ack-to-delivery p50 {q(ack_lat, 50):.1f} ms, p99 {q(ack_lat, 99):.1f} ms ({len(send_lat)} deliveries)")
+
+
+def main():
+    which = sys.argv[1:] or ["http", "mqtt", "fanout"]
+    print(f"binary: {binary()}")
+    for w in which:
+        with tempfile.TemporaryDirectory() as work:
+            {"http": bench_http, "mqtt": bench_mqtt, "fanout": bench_fanout}[w](work)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,450 @@
+//! The live half of the sensors, end to end with the real binary: the SSE stream read by a real
+//! HTTP client (resume with `Last-Event-ID`), the government feeds posted in their own shapes, and
+//! the MQTT bridge against a real mosquitto that the test restarts mid-stream.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::Server;
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn post(server: &Server, path: &str, body: &str) -> (u16, Value) {
+    let mut resp = agent().post(&format!("{}{path}", server.url)).send(body.as_bytes()).expect("POST");
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+/// A past-24-hour AQHI document with station `A` for hours `hours` (ids of the hour after
+/// 2026-10-05 00:00 Hong Kong time) and `B` for the first of them.
+fn aqhi_doc(hours: std::ops::Range<u32>) -> String {
+    let mut x = String::from("<?xml version=\"1.0\"?><AQHI24HrReport>");
+    for (i, h) in hours.enumerate() {
+        for station in ["A", "B"] {
+            if station == "B" && i > 0 {
+                continue;
+            }
+            x += &format!(
+                "<item><type>General Stations</type><StationName>{station}</StationName>\
+                 <DateTime>Mon, 05 Oct 2026 {h:02}:00:00 +0800</DateTime><aqhi>{}</aqhi></item>",
+                if h % 5 == 4 { "10+".to_owned() } else { (h % 10 + 1).to_string() }
+            );
+        }
+    }
+    x + "</AQHI24HrReport>"
+}
+
+/// One SSE event: its id (if any), its kind and its data.
+#[derive(Debug)]
+struct Sse {
+    id: Option<i64>,
+    event: String,
+    data: Value,
+}
+
+/// An open SSE stream, read with ureq (a real HTTP client) line by line.
+struct Stream {
+    lines: std::io::Lines<BufReader<Box<dyn Read + Send>>>,
+}
+
+impl Stream {
+    fn open(server: &Server, query: &str, last: Option<i64>) -> Stream {
+        let mut req = agent().get(&format!("{}/api/v1/live?{query}", server.url));
+        if let Some(l) = last {
+            req = req.header("Last-Event-ID", &l.to_string());
+        }
+        let resp = req.call().expect("GET /api/v1/live");
+        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        let reader: Box<dyn Read + Send> = Box::new(resp.into_body().into_reader());
+        Stream { lines: BufReader::new(reader).lines() }
+    }
+
+    /// The next event that has data (comments and keep-alives skipped).
+    fn next(&mut self) -> Sse {
+        let (mut id, mut event, mut data) = (None, String::new(), String::new());
+        loop {
+            let line = self.lines.next().expect("the stream ended").expect("read");
+            if line.is_empty() {
+                if !data.is_empty() {
+                    return Sse { id, event, data: serde_json::from_str(&data).expect("JSON data") };
+                }
+                continue;
+            }
+            if let Some(v) = line.strip_prefix("id: ") {
+                id = Some(v.parse().expect("numeric id"));
+            } else if let Some(v) = line.strip_prefix("event: ") {
+                event = v.to_owned();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data.push_str(v);
+            }
+        }
+    }
+}
+
+#[test]
+fn sse_streams_new_observations_and_resumes_with_last_event_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-demo"]);
+    // Hours 1-3 of station A (datastream 1, the first key) and hour 1 of B (datastream 2).
+    let (status, body) = post(&server, "/api/v1/feeds/aqhi", &aqhi_doc(1..4));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["stored"].as_u64(), body["datastreams"].as_u64()), (Some(4), Some(2)));
+
+    // From the start: what was stored before the stream opened, for datastream 1 only, in order.
+    let mut s = Stream::open(&server, "datastreams=1", Some(0));
+    let first: Vec<Sse> = (0..3).map(|_| s.next()).collect();
+    for e in &first {
+        assert_eq!(e.event, "observation");
+        assert_eq!(e.data["Datastream@iot.id"], 1);
+        assert_eq!(e.id, e.data["@iot.id"].as_i64());
+    }
+    assert_eq!(first[0].data["phenomenonTime"], "2026-10-04T17:00:00Z");
+    assert_eq!(first[2].data["result"], 4);
+    assert!(first[0].id < first[1].id && first[1].id < first[2].id);
+
+    // New ones arrive live; the overlapping document's repeats are duplicates and send nothing.
+    let (_, body) = post(&server, "/api/v1/feeds/aqhi", &aqhi_doc(1..6));
+    assert_eq!((body["stored"].as_u64(), body["duplicates"].as_u64()), (Some(2), Some(4)));
+    let e4 = s.next();
+    assert_eq!(e4.data["phenomenonTime"], "2026-10-04T20:00:00Z");
+    assert_eq!(e4.data["result"], 11, "10+ is stored as 11");
+    assert_eq!(e4.data["parameters"]["aqhi"], "10+");
+    let e5 = s.next();
+    assert_eq!(e5.data["phenomenonTime"], "2026-10-04T21:00:00Z");
+    drop(s);
+
+    // Disconnected after e4's id: a reading arrives meanwhile; the resumed stream sends e5 and it,
+    // nothing before, nothing twice.
+    post(&server, "/api/v1/feeds/aqhi", &aqhi_doc(6..7));
+    let mut s = Stream::open(&server, "datastreams=1,2", e4.id);
+    let again = s.next();
+    assert_eq!(again.id, e5.id);
+    let new = s.next();
+    assert_eq!(new.data["phenomenonTime"], "2026-10-04T22:00:00Z");
+    assert!(new.id > e5.id);
+
+    // Bad requests say what is wrong.
+    for (q, status, says) in [
+        ("datastreams=", 400, "one or more ids"),
+        ("datastreams=x", 400, "is not a datastream id"),
+        ("datastreams=999", 404, "datastream 999 not found"),
+        ("datastreams=1&lastEventId=abc", 400, "Last-Event-ID"),
+    ] {
+        let mut resp = agent().get(&format!("{}/api/v1/live?{q}", server.url)).call().unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{q}");
+        let body: Value = resp.body_mut().read_json().unwrap();
+        assert!(body["error"]["message"].as_str().unwrap().contains(says), "{q}: {body}");
+    }
+    let stats = server.json("/api/v1/live/stats");
+    assert!(stats["live"]["delivered"].as_u64().unwrap() >= 2, "{stats}");
+}
+
+#[test]
+fn feeds_in_the_government_shapes_are_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-demo"]);
+    let lane = |speed: u32, valid: &str| {
+        format!("<lane><lane_id>Fast Lane</lane_id><speed>{speed}</speed><occupancy>5</occupancy><volume>3</volume><s.d.>1.2</s.d.><valid>{valid}</valid></lane>")
+    };
+    let snapshot = |a: &str, b: &str, l1: String, l2: String| {
+        format!(
+            "<raw_speed_volume_list><date>2026-11-25</date><periods>\
+             <period><period_from>{a}</period_from><period_to>{b}</period_to><detectors><detector><detector_id>AID01101</detector_id><direction>North</direction><lanes>{l1}</lanes></detector></detectors></period>\
+             </periods></raw_speed_volume_list>"
+        ) + &l2
+    };
+    // Two overlapping 30-second snapshots: the second repeats the first's period.
+    let one = snapshot("08:00:00", "08:00:30", lane(70, "Y"), String::new());
+    let (status, body) = post(&server, "/api/v1/feeds/td-detectors", &one);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["stored"].as_u64(), body["datastreams"].as_u64()), (Some(3), Some(3)));
+    let two = one.replace(
+        "</periods>",
+        "<period><period_from>08:00:30</period_from><period_to>08:01:00</period_to><detectors><detector><detector_id>AID01101</detector_id><direction>North</direction><lanes>",
+    ) + "";
+    let two = two.replace(
+        "</raw_speed_volume_list>",
+        &format!(
+            "{}</lanes></detector></detectors></period></periods></raw_speed_volume_list>",
+            lane(65, "Y")
+        ),
+    );
+    let (status, body) = post(&server, "/api/v1/feeds/td-detectors", &two);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["stored"].as_u64(), body["duplicates"].as_u64()), (Some(3), Some(3)), "{body}");
+    // The Observatory's lamppost JSON, values as strings, an empty one skipped.
+    let hko = r#"[{"BD":"00","DI":"01","GI":"00","PI":"DF1020","TS":"0","BODY":{"HKO":{"T0":"28.0","RH":"","TS":"20261125093000","VN":"1.0","TP":"20261125093002"}}}]"#;
+    let (status, body) = post(&server, "/api/v1/feeds/hko-lamppost", hko);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["stored"].as_u64(), body["skipped"].as_u64()), (Some(1), Some(1)));
+    // Bad documents: 400 with the place, nothing stored.
+    let (status, body) =
+        post(&server, "/api/v1/feeds/hko-lamppost", r#"{"PI":"X","BODY":{"HKO":{"TS":"2026","T0":"1"}}}"#);
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"].as_str().unwrap().contains("is not YYYYMMDDhhmmss"), "{body}");
+    let (status, body) = post(&server, "/api/v1/feeds/td-detectors", "<raw_speed_volume_list><date>x");
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = post(&server, "/api/v1/feeds/rss", "x");
+    assert_eq!(status, 404);
+}
+
+/// A mosquitto broker on a free port, with persistence, stopped on drop.
+struct Broker {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl Broker {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        // Started as root, mosquitto drops to its own user, which must be able to save here.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut b = Broker { port, dir, child: None };
+        b.restart();
+        b
+    }
+
+    fn restart(&mut self) {
+        self.stop();
+        let conf = self.dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n\
+                 autosave_interval 1\nmax_inflight_messages 1000\nmax_queued_messages 100000\n",
+                self.port,
+                self.dir.path().display()
+            ),
+        )
+        .unwrap();
+        let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("mosquitto");
+        let child = std::process::Command::new(exe)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mosquitto must be installed (.ci/run installs it)");
+        self.child = Some(child);
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(t.elapsed() < Duration::from_secs(10), "mosquitto did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A device publishing at QoS 1, one message at a time, waiting for the broker's PUBACK.
+struct Device {
+    client: rumqttc::Client,
+    acks: std::sync::mpsc::Receiver<u16>,
+}
+
+impl Device {
+    fn connect(port: u16) -> Device {
+        let mut mo = rumqttc::MqttOptions::new("device-e2e", "127.0.0.1", port);
+        mo.set_keep_alive(Duration::from_secs(5));
+        let (client, mut conn) = rumqttc::Client::new(mo, 100);
+        let (tx, acks) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for ev in conn.iter() {
+                match ev {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(a))) => {
+                        if tx.send(a.pkid).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        });
+        Device { client, acks }
+    }
+
+    fn publish_acked(&mut self, topic: &str, payload: &str, patience: Duration) -> bool {
+        while self.acks.try_recv().is_ok() {}
+        let until = Instant::now() + patience;
+        while Instant::now() < until {
+            if self.client.publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.to_owned()).is_err() {
+                return false;
+            }
+            if self.acks.recv_timeout(Duration::from_millis(500)).is_ok() {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+fn reading(i: u32) -> String {
+    format!(
+        r#"{{"phenomenonTime":"2026-10-05T{:02}:{:02}:{:02}Z","result":{i}}}"#,
+        i / 3600,
+        i / 60 % 60,
+        i % 60
+    )
+}
+
+#[test]
+fn mqtt_readings_are_stored_counted_announced_and_survive_a_broker_restart() {
+    let mut broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let server = Server::start(dir.path(), &["--no-demo", "--mqtt", &url]);
+    // Datastream 1 (station A) from a feed.
+    assert_eq!(post(&server, "/api/v1/feeds/aqhi", &aqhi_doc(1..2)).0, 200);
+    let t = Instant::now();
+    while server.json("/api/v1/live/stats")["mqtt"][0]["connected"] != true {
+        assert!(t.elapsed() < Duration::from_secs(10), "the server did not connect to the broker");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut dev = Device::connect(broker.port);
+    let topic = "v1.1/Datastreams(1)/Observations";
+    let patience = Duration::from_secs(15);
+    assert!(dev.publish_acked(topic, "{\"result\": 1}", patience));
+    assert!(dev.publish_acked("v1.1/Datastreams(777)/Observations", &reading(1), patience));
+    let mut acked = Vec::new();
+    for i in 1..=200u32 {
+        if i == 100 {
+            broker.restart();
+        }
+        if dev.publish_acked(topic, &reading(i), patience) {
+            acked.push(i);
+        }
+    }
+    assert!(acked.len() >= 195, "the device could publish only {}", acked.len());
+    // Every acknowledged reading is stored: read them back from the live stream's retained events.
+    let mut s = Stream::open(&server, "datastreams=1", Some(0));
+    let mut seen = std::collections::HashSet::new();
+    let wanted: std::collections::HashSet<String> = acked
+        .iter()
+        .map(|i| {
+            serde_json::from_str::<Value>(&reading(*i)).unwrap()["phenomenonTime"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let t = Instant::now();
+    while !wanted.iter().all(|w| seen.contains(w)) {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "missing {:?}",
+            wanted.difference(&seen).collect::<Vec<_>>()
+        );
+        let e = s.next();
+        seen.insert(e.data["phenomenonTime"].as_str().unwrap().to_owned());
+    }
+    let stats = server.json("/api/v1/live/stats");
+    let m = &stats["mqtt"][0];
+    // Messages not yet acknowledged when the broker stopped come again (as duplicates): each bad
+    // message is counted at least once.
+    assert!(m["malformed"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(m["rejected"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(m["connections"].as_u64().unwrap() >= 2, "{stats}");
+    assert!(m["stored"].as_u64().unwrap() >= acked.len() as u64, "{stats}");
+}
+
+fn count(server: &Server, set: &str) -> u64 {
+    server.json(&format!("/sta/v1.1/{set}?$count=true&$top=1"))["@iot.count"].as_u64().unwrap()
+}
+
+fn stored_of(summary: &str) -> u64 {
+    let words: Vec<&str> = summary.split_whitespace().collect();
+    let i =
+        words.iter().position(|w| w.trim_end_matches(',') == "stored").unwrap_or_else(|| panic!("{summary}"));
+    words[i - 1].parse().unwrap()
+}
+
+/// `citydata simulate` over HTTP creates its Things and Datastreams once (a second run finds
+/// them) and posts readings through CreateObservations; over MQTT it publishes them to the broker
+/// that the server takes them from.
+#[test]
+fn simulate_over_http_and_mqtt() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mqtt = format!("mqtt://127.0.0.1:{}", broker.port);
+    let server = Server::start(dir.path(), &["--no-demo", "--mqtt", &mqtt]);
+    let args = ["simulate", "--lampposts", "4", "--rate", "200", "--duration", "1.5", "--target"];
+    let out = crate::common::ok(dir.path(), &[&args[..], &[server.url.as_str()]].concat());
+    let first = stored_of(&out);
+    assert!(first > 150, "{out}");
+    let datastreams = count(&server, "Datastreams");
+    assert_eq!(count(&server, "Things"), 4);
+    assert!(datastreams >= 8, "{datastreams}");
+    assert_eq!(count(&server, "Observations"), first);
+    let out =
+        crate::common::ok(dir.path(), &[&args[..], &[mqtt.as_str(), "--api", server.url.as_str()]].concat());
+    let second = stored_of(&out);
+    assert!(second > 150, "{out}");
+    assert_eq!(count(&server, "Datastreams"), datastreams, "the second run found the datastreams");
+    let t = Instant::now();
+    while count(&server, "Observations") < first + second {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the server stored {} of {}",
+            count(&server, "Observations"),
+            first + second
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The simulator speaks the government's feed shapes too.
+    let out = crate::common::ok(
+        dir.path(),
+        &["simulate", "--lampposts", "4", "--feeds", "--duration", "0", "--target", server.url.as_str()],
+    );
+    assert!(out.starts_with("3 feed documents posted"), "{out}");
+    assert!(stored_of(&out) > 100, "{out}");
+}
+
+/// `serve` on the demo database runs the simulator in process: the demo city's lampposts report.
+#[test]
+fn the_demo_city_is_alive() {
+    if std::env::var_os("RUN_SLOW_TESTS").is_none_or(|v| v == "0") {
+        // Setting up the demo's 400 lampposts takes tens of seconds in a debug build; the fast
+        // suite checks only that --no-simulate keeps the store quiet.
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(dir.path(), &["--no-simulate"]);
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(count(&server, "Things"), 0);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let t = Instant::now();
+    while count(&server, "Observations") == 0 {
+        assert!(t.elapsed() < Duration::from_secs(180), "no observation from the demo's lampposts");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(count(&server, "Things"), 400);
+}
