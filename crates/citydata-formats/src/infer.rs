@@ -333,6 +333,8 @@ mod tests {
         let cases: &[(&[&str], FieldType)] = &[
             (&["1", "-2", "+3", "1,234", "12,345,678"], FieldType::Integer),
             (&["1", "2.5", "1,234.5", "-1e5", ".5"], FieldType::Number),
+            // `-0` would come back from an integer column as `0`.
+            (&["1", "-0", "2"], FieldType::Number),
             (&["true", "False", "yes", "NO"], FieldType::Boolean),
             (&["2024-02-29", "31/12/2023", "1/2/2024"], FieldType::Date),
             (

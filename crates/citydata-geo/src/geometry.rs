@@ -669,6 +669,60 @@ pub fn try_relate(a: &Geometry, b: &Geometry, op: SpatialOp) -> Result<bool, Geo
     })
 }
 
+/// The geometry of a GeoJSON geometry, Feature or FeatureCollection (its features' geometries as one
+/// collection), as [`parse_geojson`] reads it.
+///
+/// # Errors
+/// As [`parse_geojson`]; a Feature without a geometry.
+pub fn parse_geojson_any(value: &Value) -> Result<Geometry, GeoError> {
+    let invalid = |m: &str| GeoError::InvalidGeometry { at: String::new(), message: m.to_owned() };
+    match value.get("type").and_then(Value::as_str) {
+        Some("Feature") => match value.get("geometry") {
+            Some(g) if !g.is_null() => parse_geojson(g),
+            _ => Err(invalid("the Feature has no geometry")),
+        },
+        Some("FeatureCollection") => {
+            let features =
+                value.get("features").and_then(Value::as_array).ok_or_else(|| invalid("no features"))?;
+            if features.len() > MAX_POSITIONS {
+                return Err(invalid("too many features"));
+            }
+            let parts = features
+                .iter()
+                .filter_map(|f| f.get("geometry").filter(|g| !g.is_null()))
+                .map(parse_geojson)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Geometry::GeometryCollection(geo_types::GeometryCollection(parts)))
+        }
+        _ => parse_geojson(value),
+    }
+}
+
+/// The planar (Euclidean) distance between two geometries in their coordinates' own units; 0 when
+/// they meet.
+pub fn planar_distance(a: &Geometry, b: &Geometry) -> f64 {
+    use geo::{Distance, Euclidean};
+    Euclidean.distance(a, b)
+}
+
+/// The planar length of a geometry's lines and polygon rings, in its coordinates' own units.
+pub fn planar_length(g: &Geometry) -> f64 {
+    use geo::{Euclidean, Length};
+    match g {
+        Geometry::Line(l) => Euclidean.length(l),
+        Geometry::LineString(l) => Euclidean.length(l),
+        Geometry::MultiLineString(m) => Euclidean.length(m),
+        Geometry::Polygon(p) => {
+            std::iter::once(p.exterior()).chain(p.interiors()).map(|r| Euclidean.length(r)).sum()
+        }
+        Geometry::MultiPolygon(m) => m.iter().map(|p| planar_length(&Geometry::Polygon(p.clone()))).sum(),
+        Geometry::Rect(r) => planar_length(&Geometry::Polygon(r.to_polygon())),
+        Geometry::Triangle(t) => planar_length(&Geometry::Polygon(t.to_polygon())),
+        Geometry::GeometryCollection(c) => c.iter().map(planar_length).sum(),
+        Geometry::Point(_) | Geometry::MultiPoint(_) => 0.0,
+    }
+}
+
 /// Metres from a WGS 84 point (longitude, latitude in degrees) to the nearest part of a WGS 84
 /// geometry: 0 inside a polygon or on the geometry; `f64::INFINITY` for an empty geometry.
 ///

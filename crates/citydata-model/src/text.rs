@@ -76,6 +76,10 @@ pub fn parse_number(s: &str) -> Option<Number> {
     if i != b.len() {
         return None;
     }
+    // `-0` is no integer (an integer column would give it back as `0`); as a number it is -0.0.
+    if integer && b.first() == Some(&b'-') && b[int_start..].iter().all(|c| *c == b'0' || *c == b',') {
+        integer = false;
+    }
     if integer {
         if int_digits > 19 || (int_digits == 19 && parse_int(s).is_none()) {
             return None;

@@ -1800,230 +1800,51 @@ fn update(tx: &Connection, set: EntitySet, id: i64, change: &NewEntity) -> Resul
     Ok(())
 }
 
-/// Planar geometry over GeoJSON, enough for the spatial conditions of `$filter`: points, lines and
-/// polygons (with holes) and their multi- and collection forms.
+/// The spatial conditions of `$filter` on GeoJSON texts (a geometry, a Feature or a
+/// FeatureCollection), planar, through the geometry crate.
 mod geo {
-    use serde_json::Value as Json;
+    use citydata_geo::geometry::{bbox, parse_geojson_any, planar_distance, planar_length, relate};
+    use citydata_geo::{Geometry, SpatialOp};
 
-    type Pt = (f64, f64);
-
-    /// A geometry as its parts.
-    pub(super) struct Shape {
-        points: Vec<Pt>,
-        lines: Vec<Vec<Pt>>,
-        polygons: Vec<Vec<Vec<Pt>>>,
-    }
-
-    fn pt(v: &Json) -> Option<Pt> {
-        let a = v.as_array()?;
-        Some((a.first()?.as_f64()?, a.get(1)?.as_f64()?))
-    }
-
-    fn line(v: &Json) -> Option<Vec<Pt>> {
-        v.as_array()?.iter().map(pt).collect()
-    }
-
-    fn poly(v: &Json) -> Option<Vec<Vec<Pt>>> {
-        v.as_array()?.iter().map(line).collect()
-    }
-
-    /// The most parts a geometry may have here (a guard against huge literals).
-    const MAX_DEPTH: usize = 8;
+    /// A parsed geometry.
+    pub(super) struct Shape(Geometry);
 
     impl Shape {
         pub(super) fn parse(text: &str) -> Option<Shape> {
-            let v: Json = serde_json::from_str(text).ok()?;
-            let mut s = Shape { points: vec![], lines: vec![], polygons: vec![] };
-            s.add(&v, 0)?;
-            Some(s)
-        }
-
-        fn add(&mut self, v: &Json, depth: usize) -> Option<()> {
-            if depth > MAX_DEPTH {
-                return None;
-            }
-            let c = v.get("coordinates");
-            match v.get("type")?.as_str()? {
-                "Feature" => self.add(v.get("geometry")?, depth + 1)?,
-                "FeatureCollection" => {
-                    for f in v.get("features")?.as_array()? {
-                        self.add(f, depth + 1)?;
-                    }
-                }
-                "GeometryCollection" => {
-                    for g in v.get("geometries")?.as_array()? {
-                        self.add(g, depth + 1)?;
-                    }
-                }
-                "Point" => self.points.push(pt(c?)?),
-                "MultiPoint" => self.points.extend(line(c?)?),
-                "LineString" => self.lines.push(line(c?)?),
-                "MultiLineString" => self.lines.extend(poly(c?)?),
-                "Polygon" => self.polygons.push(poly(c?)?),
-                "MultiPolygon" => {
-                    for p in c?.as_array()? {
-                        self.polygons.push(poly(p)?);
-                    }
-                }
-                _ => return None,
-            }
-            Some(())
-        }
-
-        fn vertices(&self) -> impl Iterator<Item = Pt> + '_ {
-            self.points
-                .iter()
-                .copied()
-                .chain(self.lines.iter().flatten().copied())
-                .chain(self.polygons.iter().flatten().flatten().copied())
-        }
-
-        fn segments(&self) -> Vec<(Pt, Pt)> {
-            let mut out = Vec::new();
-            for l in self.lines.iter().chain(self.polygons.iter().flatten()) {
-                out.extend(l.windows(2).map(|w| (w[0], w[1])));
-            }
-            out
-        }
-
-        /// True when `p` is inside or on one of the polygons.
-        fn covers_point(&self, p: Pt) -> bool {
-            self.polygons.iter().any(|rings| {
-                let inside = |ring: &Vec<Pt>| {
-                    let mut c = false;
-                    for w in ring.windows(2) {
-                        let ((x1, y1), (x2, y2)) = (w[0], w[1]);
-                        if on_segment(p, w[0], w[1]) {
-                            return true;
-                        }
-                        if (y1 > p.1) != (y2 > p.1) && p.0 < (x2 - x1) * (p.1 - y1) / (y2 - y1) + x1 {
-                            c = !c;
-                        }
-                    }
-                    c
-                };
-                rings.first().is_some_and(inside)
-                    && !rings.iter().skip(1).any(|h| inside(h) && !on_ring(p, h))
-            }) || self.points.contains(&p)
-                || self.lines.iter().any(|l| l.windows(2).any(|w| on_segment(p, w[0], w[1])))
+            let v: serde_json::Value = serde_json::from_str(text).ok()?;
+            parse_geojson_any(&v).ok().map(Shape)
         }
 
         pub(super) fn intersects(&self, o: &Shape) -> bool {
-            if self.vertices().any(|p| o.covers_point(p)) || o.vertices().any(|p| self.covers_point(p)) {
-                return true;
-            }
-            let mine = self.segments();
-            let theirs = o.segments();
-            mine.iter().any(|a| theirs.iter().any(|b| crosses(*a, *b)))
+            relate(&self.0, &o.0, SpatialOp::Intersects)
         }
 
-        /// True when every part of `self` lies in `o` (vertices inside and no edge leaving it).
+        /// True when every part of `self` lies in `o`.
         pub(super) fn within(&self, o: &Shape) -> bool {
-            let mut any = false;
-            for p in self.vertices() {
-                any = true;
-                if !o.covers_point(p) {
-                    return false;
-                }
-            }
-            if !o.polygons.is_empty() {
-                let theirs = o.segments();
-                for a in self.segments() {
-                    for b in &theirs {
-                        if proper_cross(a, *b) {
-                            return false;
-                        }
-                    }
-                }
-            }
-            any
+            relate(&self.0, &o.0, SpatialOp::Within)
         }
 
         pub(super) fn distance(&self, o: &Shape) -> f64 {
-            if self.intersects(o) {
-                return 0.0;
-            }
-            let mut best = f64::INFINITY;
-            let (sa, sb) = (self.segments(), o.segments());
-            for p in self.vertices() {
-                for q in o.vertices() {
-                    best = best.min(((p.0 - q.0).powi(2) + (p.1 - q.1).powi(2)).sqrt());
-                }
-                for s in &sb {
-                    best = best.min(point_segment(p, *s));
-                }
-            }
-            for q in o.vertices() {
-                for s in &sa {
-                    best = best.min(point_segment(q, *s));
-                }
-            }
-            best
+            planar_distance(&self.0, &o.0)
         }
 
         pub(super) fn length(&self) -> f64 {
-            self.segments().iter().map(|(a, b)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt()).sum()
-        }
-
-        fn bbox(&self) -> Option<(f64, f64, f64, f64)> {
-            let mut it = self.vertices();
-            let f = it.next()?;
-            Some(
-                it.fold((f.0, f.1, f.0, f.1), |b, p| {
-                    (b.0.min(p.0), b.1.min(p.1), b.2.max(p.0), b.3.max(p.1))
-                }),
-            )
+            planar_length(&self.0)
         }
     }
 
     /// The bounding box of two geometries as GeoJSON (a Point when it has no extent).
     pub(super) fn area(a: Option<&Shape>, b: Option<&Shape>) -> Option<String> {
-        let boxes: Vec<_> = [a, b].into_iter().flatten().filter_map(Shape::bbox).collect();
-        let (x0, y0, x1, y1) =
-            boxes.into_iter().reduce(|a, b| (a.0.min(b.0), a.1.min(b.1), a.2.max(b.2), a.3.max(b.3)))?;
+        let boxes: Vec<[f64; 4]> = [a, b].into_iter().flatten().filter_map(|s| bbox(&s.0)).collect();
+        let [x0, y0, x1, y1] = boxes
+            .into_iter()
+            .reduce(|a, b| [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])])?;
         let g = if x0 == x1 && y0 == y1 {
             serde_json::json!({"type": "Point", "coordinates": [x0, y0]})
         } else {
             serde_json::json!({"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]})
         };
         Some(g.to_string())
-    }
-
-    fn orient(a: Pt, b: Pt, c: Pt) -> f64 {
-        (b.0 - a.0) * (c.1 - a.1) - (b.1 - a.1) * (c.0 - a.0)
-    }
-
-    fn on_segment(p: Pt, a: Pt, b: Pt) -> bool {
-        orient(a, b, p).abs() <= 1e-12
-            && p.0 >= a.0.min(b.0)
-            && p.0 <= a.0.max(b.0)
-            && p.1 >= a.1.min(b.1)
-            && p.1 <= a.1.max(b.1)
-    }
-
-    fn on_ring(p: Pt, ring: &[Pt]) -> bool {
-        ring.windows(2).any(|w| on_segment(p, w[0], w[1]))
-    }
-
-    fn proper_cross((a, b): (Pt, Pt), (c, d): (Pt, Pt)) -> bool {
-        let (o1, o2, o3, o4) = (orient(a, b, c), orient(a, b, d), orient(c, d, a), orient(c, d, b));
-        o1 * o2 < 0.0 && o3 * o4 < 0.0
-    }
-
-    fn crosses(s: (Pt, Pt), t: (Pt, Pt)) -> bool {
-        proper_cross(s, t)
-            || on_segment(t.0, s.0, s.1)
-            || on_segment(t.1, s.0, s.1)
-            || on_segment(s.0, t.0, t.1)
-    }
-
-    fn point_segment(p: Pt, (a, b): (Pt, Pt)) -> f64 {
-        let (dx, dy) = (b.0 - a.0, b.1 - a.1);
-        let len2 = dx * dx + dy * dy;
-        let t =
-            if len2 == 0.0 { 0.0 } else { (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / len2).clamp(0.0, 1.0) };
-        let (x, y) = (a.0 + t * dx, a.1 + t * dy);
-        ((p.0 - x).powi(2) + (p.1 - y).powi(2)).sqrt()
     }
 
     #[cfg(test)]
