@@ -271,15 +271,19 @@ fn collection_json(c: &Collection, base: &str) -> Json {
     })
 }
 
+/// The answer format and the base URL of a request that takes no parameter but `f`.
+fn format_only(raw: Option<&str>, headers: &HeaderMap) -> Result<(Out, String), ApiError> {
+    let pairs = strict_params(raw, &["f"])?;
+    Ok((negotiate(param(&pairs, "f"), headers)?, base_url(headers)))
+}
+
 /// `GET /ogc`
 pub(crate) async fn landing(
     State(_s): State<AppState>,
     headers: HeaderMap,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Result<Response, OgcError> {
-    let pairs = strict_params(raw.as_deref(), &["f"])?;
-    let out = negotiate(param(&pairs, "f"), &headers)?;
-    let base = base_url(&headers);
+    let (out, base) = format_only(raw.as_deref(), &headers)?;
     let links = vec![
         link(
             &format!("{base}/ogc"),
@@ -316,9 +320,7 @@ pub(crate) async fn conformance(
     headers: HeaderMap,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Result<Response, OgcError> {
-    let pairs = strict_params(raw.as_deref(), &["f"])?;
-    let out = negotiate(param(&pairs, "f"), &headers)?;
-    let base = base_url(&headers);
+    let (out, base) = format_only(raw.as_deref(), &headers)?;
     let links = vec![
         link(&format!("{base}/ogc/conformance"), "self", JSON_TYPE, "This document"),
         link(&format!("{base}/ogc/conformance?f=html"), "alternate", HTML_TYPE, "This document as HTML"),
@@ -361,9 +363,7 @@ pub(crate) async fn collections(
     headers: HeaderMap,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Result<Response, OgcError> {
-    let pairs = strict_params(raw.as_deref(), &["f"])?;
-    let out = negotiate(param(&pairs, "f"), &headers)?;
-    let base = base_url(&headers);
+    let (out, base) = format_only(raw.as_deref(), &headers)?;
     let store = s.store.clone();
     let all = blocking(move || Ok(collections_of(store.spatial_resources(None)?))).await?;
     let links = vec![
@@ -386,9 +386,7 @@ pub(crate) async fn collection(
     Path(id): Path<String>,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Result<Response, OgcError> {
-    let pairs = strict_params(raw.as_deref(), &["f"])?;
-    let out = negotiate(param(&pairs, "f"), &headers)?;
-    let base = base_url(&headers);
+    let (out, base) = format_only(raw.as_deref(), &headers)?;
     let c = blocking(move || find_collection(&s, &id)).await?;
     let body = collection_json(&c, &base);
     let links: Vec<Json> = body["links"].as_array().cloned().unwrap_or_default();
@@ -419,9 +417,7 @@ pub(crate) async fn queryables(
     Path(id): Path<String>,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Result<Response, OgcError> {
-    let pairs = strict_params(raw.as_deref(), &["f"])?;
-    let out = negotiate(param(&pairs, "f"), &headers)?;
-    let base = base_url(&headers);
+    let (out, base) = format_only(raw.as_deref(), &headers)?;
     let c = blocking(move || find_collection(&s, &id)).await?;
     let url = format!("{base}/ogc/collections/{}/queryables", c.id);
     let mut props = serde_json::Map::new();
