@@ -27,8 +27,8 @@ use serde_json::Value as Json;
 
 use crate::sensors::{
     parse_time, parse_time_or_interval, ArithOp, CmpOp, Entity, EntityQuery, EntitySet, Expr, Func, Link,
-    Micros, NewEntity, ObservationType, Page, Reading, Refused, Resolution, Rollup, SVal, Written,
-    RETENTION_PROPERTY,
+    Micros, NewEntity, ObservationType, Page, Reading, ReadingRow, Refused, Resolution, Rollup, SVal,
+    Written, RETENTION_PROPERTY,
 };
 use crate::{Result, StoreError};
 
@@ -1080,6 +1080,64 @@ impl super::SqliteStore {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
+        })
+    }
+
+    pub(crate) fn observations_between(
+        &self,
+        from: Micros,
+        to: Micros,
+        sink: &mut dyn FnMut(ReadingRow) -> bool,
+    ) -> Result<u64> {
+        self.read(|c| {
+            // The observations of each datastream come in time order from the series index; the
+            // Thing's location is its first (lowest id) one.
+            let mut st = c.prepare(
+                "SELECT t.id, t.name, t.properties,
+                        (SELECT l.location FROM sta_thing_locations tl JOIN sta_locations l ON l.id = tl.location_id
+                         WHERE tl.thing_id = t.id ORDER BY l.id LIMIT 1),
+                        d.id, d.name, p.name, d.unit_of_measurement, o.phenomenon_time, o.result, o.result_kind
+                 FROM sta_datastreams d
+                 JOIN sta_things t ON t.id = d.thing_id
+                 JOIN sta_observed_properties p ON p.id = d.observed_property_id
+                 JOIN sta_observations o ON o.datastream_id = d.id
+                 WHERE o.phenomenon_time >= ?1 AND o.phenomenon_time < ?2
+                 ORDER BY t.id, d.id, o.phenomenon_time",
+            )?;
+            let mut rows = st.query(params![from, to])?;
+            let mut n = 0u64;
+            while let Some(r) = rows.next()? {
+                let json = |s: Option<String>| s.map(|s| serde_json::from_str(&s).unwrap_or(Json::String(s)));
+                let kind: i64 = r.get(10)?;
+                let result = match (kind, r.get_ref(9)?) {
+                    (_, ValueRef::Null) => SVal::Null,
+                    (2, ValueRef::Integer(b)) => SVal::Bool(b != 0),
+                    (4, ValueRef::Text(t)) => SVal::Json(
+                        serde_json::from_slice(t)
+                            .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(t).into())),
+                    ),
+                    (_, ValueRef::Integer(n)) => SVal::Int(n),
+                    (_, ValueRef::Real(f)) => SVal::Num(f),
+                    (_, ValueRef::Text(t) | ValueRef::Blob(t)) => SVal::Text(String::from_utf8_lossy(t).into()),
+                };
+                let row = ReadingRow {
+                    thing_id: r.get(0)?,
+                    thing: r.get(1)?,
+                    thing_properties: json(r.get(2)?),
+                    location: r.get(3)?,
+                    datastream_id: r.get(4)?,
+                    datastream: r.get(5)?,
+                    observed_property: r.get(6)?,
+                    unit: json(r.get(7)?).unwrap_or(Json::Null),
+                    phenomenon_time: r.get(8)?,
+                    result,
+                };
+                n += 1;
+                if !sink(row) {
+                    break;
+                }
+            }
+            Ok(n)
         })
     }
 
