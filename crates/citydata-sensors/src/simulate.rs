@@ -1338,8 +1338,15 @@ mod tests {
         assert_eq!(ids.len(), specs.len());
         let again = ensure_datastreams(&mut StoreDirectory { store: &store }, &specs).unwrap();
         assert_eq!(ids, again);
-        let things = store.sta_query(&EntityQuery::all(EntitySet::Thing)).unwrap().entities.len();
-        assert_eq!(things, 6);
+        let things = store.sta_query(&EntityQuery::all(EntitySet::Thing)).unwrap().entities;
+        assert_eq!(things.len(), 6);
+        // Each lamppost says which sensor network it belongs to (the daily open data is per network).
+        for t in &things {
+            match t.get("properties") {
+                Some(SVal::Json(p)) => assert_eq!(p["network"], LAMPPOST_NETWORK),
+                other => panic!("a lamppost without properties: {other:?}"),
+            }
+        }
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let ingest: Arc<dyn Ingest> =
             Arc::new(rt.block_on(async { crate::GroupCommit::start(&store) }).unwrap());

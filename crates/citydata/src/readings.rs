@@ -170,6 +170,9 @@ fn lat_lon(geojson: Option<&str>) -> Option<(f64, f64)> {
     Some((c.get(1)?.as_f64()?, c.first()?.as_f64()?))
 }
 
+/// A Thing's id, network and place (latitude, longitude).
+type ThingInfo = (i64, String, Option<(f64, f64)>);
+
 /// One network's CSV of the day, being written.
 struct DayFile {
     path: PathBuf,
@@ -198,7 +201,7 @@ pub fn publish_day(store: &Store, day: Date) -> Result<Vec<DayOutcome>, Readings
     let mut files: HashMap<String, DayFile> = HashMap::new();
     let mut failed: Option<(PathBuf, std::io::Error)> = None;
     // The rows come ordered by Thing: its network and place are worked out once per Thing.
-    let mut thing: Option<(i64, String, Option<(f64, f64)>)> = None;
+    let mut thing: Option<ThingInfo> = None;
     store.observations_between(from, to, &mut |row: ReadingRow| {
         if thing.as_ref().map(|t| t.0) != Some(row.thing_id) {
             thing = Some((

@@ -2013,6 +2013,44 @@ mod tests {
     const DAY: i64 = 86_400_000_000;
 
     #[test]
+    fn observations_between_take_the_half_open_range_in_order_with_their_names() {
+        let (_dir, store, ids) =
+            make(2, json!({"unitOfMeasurement": {"name": "degree", "symbol": "C", "definition": "u"}}));
+        let mut w = store.sensor_writer().unwrap();
+        // Written out of order, across both datastreams, around the range [DAY, 2 DAY).
+        let batch: Vec<Reading> = [(1, 2 * DAY), (0, DAY + 5), (1, DAY), (0, DAY - 1), (0, DAY)]
+            .iter()
+            .map(|&(i, t)| reading(ids[i], t, t as f64))
+            .collect();
+        w.write(&[&batch]).unwrap();
+        let mut rows = Vec::new();
+        let n = store
+            .observations_between(DAY, 2 * DAY, &mut |r| {
+                rows.push(r);
+                true
+            })
+            .unwrap();
+        assert_eq!(n, 3);
+        let got: Vec<(i64, i64)> = rows.iter().map(|r| (r.datastream_id, r.phenomenon_time)).collect();
+        assert_eq!(got, vec![(ids[0], DAY), (ids[0], DAY + 5), (ids[1], DAY)]);
+        assert_eq!(rows[0].thing, "t");
+        assert_eq!(rows[0].datastream, "ds0");
+        assert_eq!(rows[0].observed_property, "p");
+        assert_eq!(rows[0].unit["symbol"], "C");
+        assert_eq!(rows[1].result, SVal::Num((DAY + 5) as f64));
+        assert_eq!(rows[0].location, None);
+        // The sink stops the pass.
+        let mut seen = 0;
+        store
+            .observations_between(0, i64::MAX, &mut |_| {
+                seen += 1;
+                false
+            })
+            .unwrap();
+        assert_eq!(seen, 1);
+    }
+
+    #[test]
     fn retention_prunes_raw_readings_and_keeps_rollups() {
         let (_dir, store, ids) = make(1, json!({"properties": {"retention_days": 2}}));
         let ds = ids[0];
