@@ -137,7 +137,7 @@ enum Command {
         /// The database file.
         #[arg(long, default_value = "citydata.db", env = "CITYDATA_DB")]
         db: PathBuf,
-        /// The day, YYYY-MM-DD (default: yesterday in Hong Kong).
+        /// The day, YYYY-MM-DD, one that has ended (default: yesterday in Hong Kong).
         #[arg(long)]
         day: Option<String>,
     },
@@ -344,6 +344,9 @@ fn publish_readings(db: &std::path::Path, day: Option<&str>) -> Result<()> {
             .previous_day()
             .context("there is no day before today")?,
     };
+    // A day still going on would publish part of its readings as if it were the whole day.
+    let today = readings::hong_kong_day(time::OffsetDateTime::now_utc());
+    anyhow::ensure!(day < today, "{day} has not ended yet in Hong Kong (today is {today})");
     anyhow::ensure!(db.exists(), "{}: no such database", db.display());
     let store = Store::open(db).with_context(|| format!("cannot open the database {}", db.display()))?;
     let outcomes = readings::publish_day(&store, day)?;

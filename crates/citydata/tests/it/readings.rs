@@ -158,6 +158,10 @@ fn each_day_is_a_new_version_of_the_network_dataset() {
 
     let bad = crate::common::fails(d, &["publish-readings", "--db", db, "--day", "2026-13-01"]);
     assert!(bad.contains("not a date"), "{bad}");
+    // A day that has not ended would publish part of it.
+    let tomorrow = time::OffsetDateTime::now_utc().date() + time::Duration::days(1);
+    let bad = crate::common::fails(d, &["publish-readings", "--db", db, "--day", &tomorrow.to_string()]);
+    assert!(bad.contains("has not ended yet"), "{bad}");
 }
 
 #[test]
