@@ -355,6 +355,9 @@ pub fn aqhi(no2: f64, pm25: f64, o3: f64) -> i64 {
 
 // ---- The directory --------------------------------------------------------------------------
 
+/// The sensor network of the smart lampposts (a Thing's `properties.network`).
+pub const LAMPPOST_NETWORK: &str = "smart-lampposts";
+
 /// One series to be given a Datastream: its key, the Thing it belongs to and what it measures.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesSpec {
@@ -366,6 +369,9 @@ pub struct SeriesSpec {
     pub thing_description: String,
     /// Where the Thing is (longitude, latitude), if known.
     pub location: Option<(f64, f64)>,
+    /// The sensor network the Thing belongs to, kept in the Thing's `properties.network` (the
+    /// daily open-data readings are published per network).
+    pub network: String,
     /// The Datastream's name.
     pub name: String,
     /// The ObservedProperty: name, definition, description.
@@ -387,6 +393,7 @@ impl SeriesSpec {
             thing: format!("Smart lamppost {}", l.id),
             thing_description: format!("Smart lamppost {} in {} (simulated readings)", l.id, l.area),
             location: Some((l.lon, l.lat)),
+            network: LAMPPOST_NETWORK.to_owned(),
             name: format!("{} at lamppost {}", pn, l.id),
             property: (pn.into(), pd.into(), pdesc.into()),
             unit: (un.into(), us.into(), ud.into()),
@@ -464,6 +471,13 @@ impl SeriesSpec {
             thing,
             thing_description: descr,
             location: None,
+            network: match parts.first() {
+                Some(&"hko") => LAMPPOST_NETWORK,
+                Some(&"td") => "traffic-detectors",
+                Some(&"aqhi") => "air-quality-stations",
+                _ => "sensors",
+            }
+            .to_owned(),
             name: format!("{} ({key})", property.0),
             property,
             unit,
@@ -516,7 +530,11 @@ pub fn ensure_datastreams(dir: &mut dyn Directory, specs: &[SeriesSpec]) -> Resu
                 named.insert((set, name.to_owned()), id);
                 Ok(id)
             };
-        let mut thing_body = json!({"name": s.thing, "description": s.thing_description});
+        let mut thing_body = json!({
+            "name": s.thing,
+            "description": s.thing_description,
+            "properties": {"network": s.network},
+        });
         if let Some((lon, lat)) = s.location {
             thing_body["Locations"] = json!([{
                 "name": format!("Location of {}", s.thing),
@@ -1320,8 +1338,15 @@ mod tests {
         assert_eq!(ids.len(), specs.len());
         let again = ensure_datastreams(&mut StoreDirectory { store: &store }, &specs).unwrap();
         assert_eq!(ids, again);
-        let things = store.sta_query(&EntityQuery::all(EntitySet::Thing)).unwrap().entities.len();
-        assert_eq!(things, 6);
+        let things = store.sta_query(&EntityQuery::all(EntitySet::Thing)).unwrap().entities;
+        assert_eq!(things.len(), 6);
+        // Each lamppost says which sensor network it belongs to (the daily open data is per network).
+        for t in &things {
+            match t.get("properties") {
+                Some(SVal::Json(p)) => assert_eq!(p["network"], LAMPPOST_NETWORK),
+                other => panic!("a lamppost without properties: {other:?}"),
+            }
+        }
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let ingest: Arc<dyn Ingest> =
             Arc::new(rt.block_on(async { crate::GroupCommit::start(&store) }).unwrap());

@@ -556,6 +556,32 @@ pub struct Rollup {
     pub mean: f64,
 }
 
+/// One observation with the names of what it measures: a row of a day's readings
+/// ([`Store::observations_between`](crate::Store::observations_between)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadingRow {
+    /// The Thing's id.
+    pub thing_id: i64,
+    /// The Thing's name.
+    pub thing: String,
+    /// The Thing's properties (a JSON object), if any.
+    pub thing_properties: Option<Json>,
+    /// The Thing's first Location (GeoJSON text), if it has one.
+    pub location: Option<String>,
+    /// The Datastream's id.
+    pub datastream_id: i64,
+    /// The Datastream's name.
+    pub datastream: String,
+    /// The ObservedProperty's name.
+    pub observed_property: String,
+    /// The Datastream's unit of measurement (a JSON object: name, symbol, definition).
+    pub unit: Json,
+    /// The phenomenon time (its start, for an interval).
+    pub phenomenon_time: Micros,
+    /// The result.
+    pub result: SVal,
+}
+
 /// The datastreams whose readings are kept for a limited time: a datastream with the property
 /// `retention_days` (a positive number) in its `properties` keeps raw readings that long, counted
 /// back from now; [`SensorWriter::prune`] removes the older ones (rollups are kept).
@@ -661,6 +687,22 @@ impl crate::Store {
     /// Database errors.
     pub fn latest_observations(&self) -> crate::Result<Vec<(i64, Entity)>> {
         self.backend.latest_observations()
+    }
+
+    /// Every observation whose phenomenon time is in `[from, to)`, with its Thing, Datastream,
+    /// ObservedProperty and unit, ordered by Thing id, Datastream id and time, passed one at a time
+    /// to `sink` (nothing is held in memory); `sink` returns false to stop early. Returns how many
+    /// rows were passed.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn observations_between(
+        &self,
+        from: Micros,
+        to: Micros,
+        sink: &mut dyn FnMut(ReadingRow) -> bool,
+    ) -> crate::Result<u64> {
+        self.backend.observations_between(from, to, sink)
     }
 
     /// The rollups of a datastream's numeric readings in `[from, to)`, oldest first.

@@ -3,7 +3,9 @@
 //!
 //! - [`publish`]: the publishing pipeline (formats in, one store transaction out).
 //! - [`demo`]: the built-in Hong Kong demo datasets.
+//! - [`readings`]: each day's sensor readings published as a new version of an open dataset.
 
 pub mod demo;
 pub mod publish;
+pub mod readings;
 mod spatial;

@@ -127,6 +127,20 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Publish one Hong Kong day's sensor readings (00:00 to 24:00, UTC+8) as open data: for each
+    /// sensor network (a Thing's `properties.network`, else "sensors") with readings that day, a CSV
+    /// of every observation becomes a new version of dataset `{network}-readings`, resource
+    /// `readings`. A day already published with the same readings makes no new version. `serve` does
+    /// this by itself just after each midnight, and at start for the finished days of the last week
+    /// after the newest day published.
+    PublishReadings {
+        /// The database file.
+        #[arg(long, default_value = "citydata.db", env = "CITYDATA_DB")]
+        db: PathBuf,
+        /// The day, YYYY-MM-DD, one that has ended (default: yesterday in Hong Kong).
+        #[arg(long)]
+        day: Option<String>,
+    },
     /// Check a database: file integrity, and that every current version has its complete table.
     /// Exits non-zero when it finds a problem.
     Check {
@@ -183,6 +197,7 @@ fn run() -> Result<()> {
                 },
             }
         }
+        Command::PublishReadings { db, day } => publish_readings(&db, day.as_deref()),
         Command::Serve { db, port, host, no_demo, mqtt, no_simulate } => {
             serve(&db, &host, port, no_demo, mqtt.as_deref(), !no_simulate)
         }
@@ -299,6 +314,10 @@ fn serve(
         let sim = (simulate && demo).then(|| {
             citydata_sensors::simulate::start_in_process(store.clone(), ingest.clone(), stop.clone())
         });
+        // Each day's readings become open data just after the day ends (and at start, the days missed).
+        let daily = citydata::readings::spawn_daily(store.clone(), stop.clone())
+            .map_err(|e| tracing::warn!("cannot start the daily publishing of readings: {e}"))
+            .ok();
         let state = citydata_server::AppState { store, ingest };
         citydata_server::serve(listener, state, shutdown_signal()).await?;
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -308,9 +327,41 @@ fn serve(
         if let Some(sim) = sim {
             let _ = tokio::task::spawn_blocking(move || sim.join()).await;
         }
+        if let Some(daily) = daily {
+            let _ = tokio::task::spawn_blocking(move || daily.join()).await;
+        }
         println!("citydata stopped");
         Ok(())
     })
+}
+
+fn publish_readings(db: &std::path::Path, day: Option<&str>) -> Result<()> {
+    use citydata::readings;
+    let day = match day {
+        Some(d) => time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]"))
+            .with_context(|| format!("--day {d:?} is not a date (YYYY-MM-DD)"))?,
+        None => readings::hong_kong_day(time::OffsetDateTime::now_utc())
+            .previous_day()
+            .context("there is no day before today")?,
+    };
+    // A day still going on would publish part of its readings as if it were the whole day.
+    let today = readings::hong_kong_day(time::OffsetDateTime::now_utc());
+    anyhow::ensure!(day < today, "{day} has not ended yet in Hong Kong (today is {today})");
+    anyhow::ensure!(db.exists(), "{}: no such database", db.display());
+    let store = Store::open(db).with_context(|| format!("cannot open the database {}", db.display()))?;
+    let outcomes = readings::publish_day(&store, day)?;
+    if outcomes.is_empty() {
+        println!("no readings on {day} (Hong Kong time): nothing published");
+    }
+    for o in outcomes {
+        let what = if o.new {
+            format!("version {}", o.version)
+        } else {
+            format!("unchanged (version {} already holds these readings)", o.version)
+        };
+        println!("{}/{}: {what}: {} readings of {day}", o.dataset, readings::RESOURCE, o.rows);
+    }
+    Ok(())
 }
 
 fn simulate(

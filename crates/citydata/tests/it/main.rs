@@ -9,6 +9,7 @@ mod crash;
 mod demo;
 mod live;
 mod publish;
+mod readings;
 mod sensors_crash;
 mod serve;
 mod spatial;
