@@ -22,7 +22,7 @@ use citydata_store::Store;
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::{BoxFuture, Event, Ingest, IngestError, NewObservation, Observation, Outcome};
+use crate::{BoxFuture, Event, Ingest, IngestError, NewObservation, Observation, Observer, Outcome};
 
 /// The most observations one submitted batch may hold.
 pub const MAX_BATCH: usize = 50_000;
@@ -87,6 +87,7 @@ struct Job {
 pub struct GroupCommit {
     jobs: mpsc::Sender<Job>,
     events: broadcast::Sender<Arc<Event>>,
+    observers: Observers,
     counters: Arc<Counters>,
 }
 
@@ -138,12 +139,14 @@ impl GroupCommit {
         let (events, _) = broadcast::channel(options.events.max(1));
         let counters = Arc::new(Counters::default());
         let thread_events = events.clone();
+        let observers = Observers::default();
+        let thread_observers = observers.clone();
         let thread_counters = Arc::clone(&counters);
         std::thread::Builder::new()
             .name("sensor-writer".into())
-            .spawn(move || run(writer, rx, &thread_events, &thread_counters, &options))
+            .spawn(move || run(writer, rx, &thread_events, &thread_observers, &thread_counters, &options))
             .map_err(|e| IngestError::Unavailable(format!("cannot start the writer thread: {e}")))?;
-        Ok(GroupCommit { jobs, events, counters })
+        Ok(GroupCommit { jobs, events, observers, counters })
     }
 
     /// What the writer has done so far.
@@ -184,13 +187,22 @@ impl Ingest for GroupCommit {
     fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.events.subscribe()
     }
+
+    fn observe(&self, observer: Observer) {
+        self.observers.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(observer);
+    }
 }
+
+/// The observers of committed events, shared with the writer thread.
+#[derive(Clone, Default)]
+struct Observers(Arc<std::sync::Mutex<Vec<Observer>>>);
 
 /// The writer thread: gather, write, commit, answer, broadcast; until every sender is gone.
 fn run(
     mut writer: SensorWriter,
     mut rx: mpsc::Receiver<Job>,
     events: &broadcast::Sender<Arc<Event>>,
+    observers: &Observers,
     counters: &Counters,
     options: &Options,
 ) {
@@ -234,7 +246,7 @@ fn run(
             n += job.readings.len();
             jobs.push(job);
         }
-        commit(&mut writer, jobs, events, counters);
+        commit(&mut writer, jobs, events, observers, counters);
         if Instant::now() >= next_prune {
             prune(&mut writer);
             next_prune = Instant::now() + options.prune_every;
@@ -255,6 +267,7 @@ fn commit(
     writer: &mut SensorWriter,
     jobs: Vec<Job>,
     events: &broadcast::Sender<Arc<Event>>,
+    observers: &Observers,
     counters: &Counters,
 ) {
     let batches: Vec<&[Reading]> = jobs.iter().map(|j| j.readings.as_slice()).collect();
@@ -270,6 +283,7 @@ fn commit(
     };
     counters.transactions.fetch_add(1, Ordering::Relaxed);
     let mut new = Vec::new();
+    let mut replies = Vec::with_capacity(jobs.len());
     for (job, result) in jobs.into_iter().zip(results) {
         let answer = match result {
             Err(Refused::UnknownDatastream(id)) => {
@@ -298,12 +312,22 @@ fn commit(
                 })
                 .collect()),
         };
-        let _ = job.reply.send(answer);
+        replies.push((job.reply, answer));
+    }
+    // Observers first, then the callers: whoever was told of a commit can find its events there.
+    let events_now: Vec<Arc<Event>> = new.into_iter().map(|o| Arc::new(Event::Observation(o))).collect();
+    for observer in observers.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+        for ev in &events_now {
+            observer(ev);
+        }
+    }
+    for (reply, answer) in replies {
+        let _ = reply.send(answer);
     }
     if events.receiver_count() > 0 {
-        for o in new {
+        for ev in events_now {
             // Fails only when nobody listens; a slow receiver skips, the writer never waits.
-            let _ = events.send(Arc::new(Event::Observation(o)));
+            let _ = events.send(ev);
         }
     }
 }

@@ -90,6 +90,9 @@ pub enum IngestError {
     Unavailable(String),
 }
 
+/// A synchronous receiver of committed events (see [`Ingest::observe`]).
+pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
+
 /// A boxed future, so that [`Ingest`] can be used as a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -101,4 +104,9 @@ pub trait Ingest: Send + Sync {
 
     /// The feed of committed events, from now on.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Event>>;
+
+    /// Calls `observer` with every committed event from now on, after the commit and before any
+    /// caller of that commit is answered, so that whoever learns of a commit can find its events
+    /// there. It runs on the ingest's own thread: it must be quick and never wait.
+    fn observe(&self, observer: Observer);
 }

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use time::format_description::well_known::Rfc3339;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use crate::{Event, Ingest, Observation};
 
@@ -177,24 +177,12 @@ impl LiveHub {
         Self { state: Arc::new(Mutex::new(State::default())), config }
     }
 
-    /// A hub fed by the ingest's committed events, on a task of the current tokio runtime. The
-    /// task ends when the ingest's feed closes.
+    /// A hub fed by the ingest with every committed event before the commit's callers are answered,
+    /// so that a client told of an observation (an HTTP 201) and resuming at once finds it held.
     pub fn start(ingest: &dyn Ingest, config: LiveConfig) -> Self {
         let hub = Self::new(config);
-        let mut rx = ingest.subscribe();
         let h = hub.clone();
-        tokio::spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(ev) => h.publish(&ev),
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "the live hub fell behind the ingest feed");
-                        h.lost();
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        });
+        ingest.observe(Arc::new(move |ev: &Event| h.publish(ev)));
         hub
     }
 
@@ -263,9 +251,9 @@ impl LiveHub {
         }
     }
 
-    /// The hub missed events: every ring may lack some, and every subscriber has missed some, so
+    /// Tells the hub it missed events (a feeder that fell behind): every ring may lack some, and every subscriber has missed some, so
     /// subscribers are dropped (they resume and are told of the gap).
-    fn lost(&self) {
+    pub fn lost(&self) {
         // Ids are assigned in commit order: what was lost is newer than anything kept and older
         // than the next event received, which bounds it (see `publish`).
         let mut st = self.lock();

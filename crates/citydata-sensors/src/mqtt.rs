@@ -727,6 +727,7 @@ mod tests {
         fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
             self.tx.subscribe()
         }
+        fn observe(&self, _: crate::Observer) {}
     }
 
     fn reading_json(i: i64) -> String {
