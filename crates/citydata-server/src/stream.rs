@@ -98,6 +98,18 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
+/// The column names of `head` as JSON strings, ready to write as object keys.
+pub(crate) fn json_keys(head: &Head) -> Vec<Vec<u8>> {
+    head.columns
+        .iter()
+        .map(|c| {
+            let mut k = Vec::new();
+            json_str(&mut k, &c.name);
+            k
+        })
+        .collect()
+}
+
 /// Writes one value as JSON, by its column's type.
 pub(crate) fn json_value(out: &mut Vec<u8>, v: &Value<'_>, t: FieldType) {
     match v {
@@ -210,15 +222,7 @@ impl Writer {
 impl RowSink for Writer {
     fn head(&mut self, head: &Head) -> Result<(), StoreError> {
         self.types = head.columns.iter().map(|c| c.field_type).collect();
-        self.keys = head
-            .columns
-            .iter()
-            .map(|c| {
-                let mut k = Vec::new();
-                json_str(&mut k, &c.name);
-                k
-            })
-            .collect();
+        self.keys = json_keys(head);
         self.geometry = head.columns.iter().position(|c| c.field_type == FieldType::Geometry);
         match self.format {
             RowFormat::GeoJson if self.geometry.is_none() => {

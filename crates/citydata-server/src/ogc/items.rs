@@ -180,15 +180,7 @@ impl FeatureWriter {
 impl RowSink for FeatureWriter {
     fn head(&mut self, head: &Head) -> Result<(), StoreError> {
         self.types = head.columns.iter().map(|c| c.field_type).collect();
-        self.keys = head
-            .columns
-            .iter()
-            .map(|c| {
-                let mut k = Vec::new();
-                let _ = serde_json::to_writer(&mut k, &c.name);
-                k
-            })
-            .collect();
+        self.keys = crate::stream::json_keys(head);
         self.head = Some(head.clone());
         Ok(())
     }
