@@ -16,12 +16,12 @@ mod extract;
 pub mod live;
 mod native;
 mod ogc;
-mod pages;
 mod spatial;
 mod sql;
 mod sta;
 mod stream;
 mod tiles;
+mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -52,7 +52,13 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// The whole HTTP surface, as a router that tests can call without a socket.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route("/", get(pages::index))
+        .route("/", get(web::home))
+        .route("/datasets", get(web::datasets))
+        .route("/datasets/{slug}", get(web::dataset))
+        .route("/map", get(web::map))
+        .route("/dashboards/{id}", get(web::dashboard))
+        .route("/assets/{*file}", get(web::file).layer(tower_http::compression::CompressionLayer::new()))
+        .route("/favicon.svg", get(web::file))
         .route("/api/openapi.json", get(openapi))
         .route("/api/v1/status", get(native::status))
         .route("/api/v1/datasets", get(native::datasets))

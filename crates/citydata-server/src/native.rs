@@ -189,6 +189,12 @@ fn find_resource<'d>(d: &'d Dataset, name: &str) -> Result<&'d Resource, ApiErro
         .ok_or_else(|| ApiError::NotFound(format!("dataset {:?} has no resource {name:?}", d.slug)))
 }
 
+/// The native JSON of a dataset (as `GET /api/v1/datasets/{slug}` gives it), or None.
+pub(crate) async fn dataset_value(s: &AppState, slug: String) -> Result<Option<JsonValue>, ApiError> {
+    let s = s.clone();
+    blocking(move || Ok(s.store.dataset(&slug)?.map(|d| dataset_json(&d, true)))).await
+}
+
 /// `GET /api/v1/datasets/{slug}`
 pub(crate) async fn dataset(
     State(s): State<AppState>,

@@ -30,7 +30,14 @@ fn serve_loads_the_demo_and_stops_cleanly_on_sigterm() {
     assert_eq!(rows["records"][1]["value"], 2_700_000);
     let (status, page) = server.get("/");
     assert_eq!(status, 200);
-    assert!(String::from_utf8_lossy(&page).contains("智慧城市數字"));
+    assert!(String::from_utf8_lossy(&page).contains("<main id=\"main\""));
+    // The dataset's page carries its title in the chosen language and a schema.org block.
+    let (status, page) = server.get("/datasets/smart-city?lang=zh-Hant");
+    assert_eq!(status, 200);
+    let page = String::from_utf8_lossy(&page);
+    assert!(page.contains("<html lang=\"zh-Hant\">") && page.contains("智慧城市數字"), "{page}");
+    assert!(page.contains("\"@type\":\"Dataset\""), "{page}");
+    assert_eq!(server.get("/datasets/nope").0, 404);
     let (status, body) = server.get("/api/v1/datasets/nope");
     assert_eq!(status, 404);
     assert!(String::from_utf8_lossy(&body).contains("dataset \\\"nope\\\" not found"));
