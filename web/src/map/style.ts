@@ -26,6 +26,9 @@ export const HEIGHT_STOPS: [number, string][] = [
   [300, '#54463d'],
 ];
 
+/** The colour of a building chosen in the address search. */
+export const SELECTED = '#f2b705';
+
 /** The colours the data layers get, in the order of the layer list: distinct on the pale basemap. */
 const PALETTE = [
   '#d62728', '#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#e377c2', '#8c564b',
@@ -45,7 +48,8 @@ export function tileUrl(id: string): string {
   return `${location.origin}/tiles/${encodeURIComponent(id)}/{z}/{x}/{y}.mvt`;
 }
 
-const heightColour: ExpressionSpecification = [
+/** The colour of buildings by height (`height_m`). */
+export const heightColour: ExpressionSpecification = [
   'interpolate',
   ['linear'],
   ['to-number', ['get', 'height_m'], 0],
@@ -135,7 +139,7 @@ export function baseStyle(threeD: boolean, buildings: TileJson | null, districts
         id: 'selected-line',
         type: 'line',
         source: 'selected',
-        paint: { 'line-color': '#f2b705', 'line-width': 4 },
+        paint: { 'line-color': SELECTED, 'line-width': 4 },
       },
     ],
   };

@@ -42,7 +42,9 @@ import {
   BUILDINGS_MINZOOM,
   HEIGHT_STOPS,
   PITCH_3D,
+  SELECTED,
   baseStyle,
+  heightColour,
   colourOf,
   datasetLayerIds,
   datasetLayers,
@@ -128,10 +130,15 @@ function propertiesTable(props: Record<string, unknown>, caption: string): HTMLE
       'tbody',
       {},
       rows.map(([k, v]) =>
-        h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, typeof v === 'object' ? JSON.stringify(v) : String(v))),
+        h('tr', {}, h('th', { scope: 'row' }, breakable(k)), h('td', {}, typeof v === 'object' ? JSON.stringify(v) : String(v))),
       ),
     ),
   );
+}
+
+/** A property name that may break after its underscores (`address_en` in a narrow column). */
+function breakable(name: string): (string | HTMLElement)[] {
+  return name.split('_').flatMap((part, i, all) => (i < all.length - 1 ? [`${part}_`, h('wbr')] : [part]));
 }
 
 /** The contents of a popup: heading (the feature's name), the dataset's name and the properties. */
@@ -249,15 +256,29 @@ export async function render(main: HTMLElement): Promise<void> {
   });
 
   const loaded = new Promise<void>((resolve) => map.once('load', () => resolve()));
+  // The attribution starts folded: on a phone it would cover a fifth of the map.
+  map.once('idle', () => {
+    const attrib = mapBox.querySelector('.maplibregl-ctrl-attrib.maplibregl-compact-show');
+    attrib?.querySelector<HTMLButtonElement>('.maplibregl-ctrl-attrib-button')?.click();
+  });
 
   // --- Popups -----------------------------------------------------------------------------------
   let popup: Popup | null = null;
   const openPopup = (at: LngLatLike, props: Record<string, unknown>, layer: { text: string; lang: string }): void => {
     popup?.remove();
-    popup = new Popup({ maxWidth: '340px', className: 'map-popup', focusAfterOpen: true })
+    // Escape closes it and gives the focus back to where it was (the canvas after a click).
+    const back = document.activeElement instanceof HTMLElement && document.activeElement !== document.body ? document.activeElement : map.getCanvas();
+    const opened = new Popup({ maxWidth: '340px', className: 'map-popup', focusAfterOpen: true })
       .setLngLat(at)
       .setDOMContent(popupContent(props, layer))
       .addTo(map);
+    opened.getElement().addEventListener('keydown', (e: KeyboardEvent) => {
+      if (e.key !== 'Escape') return;
+      e.stopPropagation();
+      opened.remove();
+      back.focus();
+    });
+    popup = opened;
     announce(t('map.popup.opened', featureName(props, layer.text)));
   };
 
@@ -400,6 +421,7 @@ export async function render(main: HTMLElement): Promise<void> {
     map.fitBounds(d.bounds, { padding: 30, maxZoom: 15, pitch: threeDBox.checked ? PITCH_3D : 0, duration: 1200 });
     map.setFilter('district-highlight', ['==', ['get', 'DC_CODE'], d.code]);
     announce(t('map.district.shown', pick(d.names)));
+    if (narrow.matches) mapBox.scrollIntoView({ block: 'nearest' });
   };
   const districtForm = h(
     'form',
@@ -445,7 +467,13 @@ export async function render(main: HTMLElement): Promise<void> {
     if (selected && 'setData' in selected) {
       (selected as unknown as { setData(d: unknown): void }).setData({ type: 'Feature', properties: {}, geometry: r.geometry });
     }
-    map.flyTo({ center, zoom: Math.max(map.getZoom(), 17), pitch: threeDBox.checked ? PITCH_3D : 0, duration: 1200 });
+    // The chosen building is coloured out of the others (its outline on the ground can hide behind towers).
+    map.setPaintProperty('buildings-3d', 'fill-extrusion-color', [
+      'case', ['==', ['get', 'id'], String(r.id ?? '')], SELECTED, heightColour,
+    ]);
+    // The building ends up below the middle, so that its popup has room above it.
+    const offset: [number, number] = [0, Math.round(map.getCanvas().clientHeight * 0.2)];
+    map.flyTo({ center, offset, zoom: Math.max(map.getZoom(), 16.5), pitch: threeDBox.checked ? PITCH_3D : 0, duration: 1200 });
     map.once('moveend', () => openPopup(center, r, basemapNames.buildings));
     if (narrow.matches) mapBox.scrollIntoView({ block: 'nearest' });
   };
@@ -471,7 +499,7 @@ export async function render(main: HTMLElement): Promise<void> {
           placeStatus.textContent = !places.length
             ? t('map.address.none')
             : total > places.length
-              ? `${t('map.address.results', total)} ${t('map.address.more', places.length, total)}`
+              ? t('map.address.more', places.length, total)
               : t('map.address.results', total);
           replace(
             placeList,
