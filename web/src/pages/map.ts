@@ -317,6 +317,9 @@ export async function render(main: HTMLElement): Promise<void> {
   });
 
   // --- Data layers ------------------------------------------------------------------------------
+  // Areas are filled under the buildings (a fill drawn over extruded towers looks like a stain on
+  // them); their outlines, lines and points go above, where they stay visible among the towers.
+  const beneath = (layerId: string): string => (layerId.endsWith(':fill') ? 'buildings-2d' : 'selected-line');
   const added = new Set<string>();
   const ensureLayer = async (info: LayerInfo): Promise<void> => {
     if (added.has(info.id)) return;
@@ -331,7 +334,7 @@ export async function render(main: HTMLElement): Promise<void> {
       bounds: tj.bounds,
       attribution: tj.attribution,
     });
-    for (const layer of datasetLayers(info.id, sourceLayer(tj, info.id), info.colour)) map.addLayer(layer, 'selected-line');
+    for (const layer of datasetLayers(info.id, sourceLayer(tj, info.id), info.colour)) map.addLayer(layer, beneath(layer.id));
     added.add(info.id);
   };
   const setShown = async (info: LayerInfo, on: boolean, quiet = false): Promise<void> => {
@@ -354,7 +357,7 @@ export async function render(main: HTMLElement): Promise<void> {
     if (added.has(info.id)) {
       for (const id of datasetLayerIds(info.id)) map.setLayoutProperty(id, 'visibility', on ? 'visible' : 'none');
       // A layer turned on again comes to the top.
-      if (on) for (const id of datasetLayerIds(info.id)) map.moveLayer(id, 'selected-line');
+      if (on) for (const id of datasetLayerIds(info.id)) map.moveLayer(id, beneath(id));
     }
     writeLayersToUrl(infos.filter((l) => shown.includes(l.id)).map((l) => l.id));
     if (!quiet) announce(t(on ? 'map.layer.on' : 'map.layer.off', name));
