@@ -188,7 +188,7 @@ function previewSection(d: Dataset): HTMLElement {
         { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': t('dataset.preview') },
         h(
           'table',
-          {},
+          { class: 'preview' },
           h('caption', { class: 'visually-hidden' }, `${t('dataset.preview')}: ${status.textContent}`),
           h(
             'thead',
@@ -224,7 +224,14 @@ function previewSection(d: Dataset): HTMLElement {
             'tbody',
             {},
             rows.records.map((rec) =>
-              h('tr', {}, fields.map((f) => h('td', { class: NUMERIC.has(f.type) ? 'num' : null }, cellText(rec[f.name])))),
+              h(
+                'tr',
+                {},
+                fields.map((f) => {
+                  const text = cellText(rec[f.name]);
+                  return h('td', { class: NUMERIC.has(f.type) ? 'num' : null, title: text.length > 40 ? text : null }, text);
+                }),
+              ),
             ),
           ),
         ),
