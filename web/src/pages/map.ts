@@ -84,7 +84,8 @@ function layersFromUrl(): string[] {
   return [...new Set(raw.split(',').map((s) => s.trim()).filter(Boolean))];
 }
 
-/** Writes the shown layers into `?layers=` without adding a history entry (the hash is kept). */
+/** Writes the shown layers (in the order they were turned on, the topmost last) into `?layers=`,
+ *  without adding a history entry (the hash is kept). */
 function writeLayersToUrl(ids: string[]): void {
   const url = new URL(location.href);
   if (ids.length) url.searchParams.set('layers', ids.join(','));
@@ -359,7 +360,7 @@ export async function render(main: HTMLElement): Promise<void> {
       // A layer turned on again comes to the top.
       if (on) for (const id of datasetLayerIds(info.id)) map.moveLayer(id, beneath(id));
     }
-    writeLayersToUrl(infos.filter((l) => shown.includes(l.id)).map((l) => l.id));
+    writeLayersToUrl(shown);
     if (!quiet) announce(t(on ? 'map.layer.on' : 'map.layer.off', name));
   };
 
@@ -570,8 +571,10 @@ export async function render(main: HTMLElement): Promise<void> {
 
   // --- Start: the layers of the URL, framed when the URL gives no camera ---------------------------
   await loaded;
-  await Promise.all(wanted.map((id) => setShown(byId.get(id) as LayerInfo, true, true)));
-  writeLayersToUrl(infos.filter((l) => shown.includes(l.id)).map((l) => l.id));
+  // One after the other, so that they stack (and stay in the URL) in the order given.
+  for (const id of wanted) void tileJson(id).catch(() => null);
+  for (const id of wanted) await setShown(byId.get(id) as LayerInfo, true, true);
+  writeLayersToUrl(shown);
   if (!hasHash && shown.length) {
     const b = new LngLatBounds();
     for (const id of shown) {
