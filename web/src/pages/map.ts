@@ -95,7 +95,7 @@ function writeLayersToUrl(ids: string[]): void {
   if (next !== location.href) history.replaceState(history.state, '', next);
 }
 
-/** A language map written for `lang`, with the Chinese names given only in Traditional script. */
+/** A language map (or plain string) read in the page's language, with the language it is in. */
 function nameOf(text: Text | string): { text: string; lang: string } {
   return { text: pick(text), lang: pickLang(text) };
 }
@@ -311,10 +311,20 @@ export async function render(main: HTMLElement): Promise<void> {
     if (!hit) return;
     openPopup(e.lngLat, hit.properties ?? {}, layerNameOf(hit.layer.id));
   });
+  // A pointer cursor over what a click would open; looked up at most once a frame.
+  let hover: MapMouseEvent | null = null;
   map.on('mousemove', (e: MapMouseEvent) => {
-    const layers = interactiveLayers().filter((id) => id.startsWith('ds:') || id.startsWith('buildings'));
-    const over = layers.length > 0 && map.queryRenderedFeatures(e.point, { layers }).length > 0;
-    map.getCanvas().style.cursor = over ? 'pointer' : '';
+    if (hover === null) {
+      requestAnimationFrame(() => {
+        const at = hover;
+        hover = null;
+        if (!at) return;
+        const layers = interactiveLayers().filter((id) => id.startsWith('ds:') || id.startsWith('buildings'));
+        const over = layers.length > 0 && map.queryRenderedFeatures(at.point, { layers }).length > 0;
+        map.getCanvas().style.cursor = over ? 'pointer' : '';
+      });
+    }
+    hover = e;
   });
 
   // --- Data layers ------------------------------------------------------------------------------
