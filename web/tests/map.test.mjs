@@ -117,6 +117,20 @@ for (const [label, width, height] of [['desktop', 1280, 900], ['phone', 375, 800
       await page.keyboard.press('Escape');
       await popup.waitFor({ state: 'detached' });
 
+      // The same from the keyboard: the features in view are listed as buttons; one opens its popup,
+      // Escape closes it and the focus comes back to the button.
+      await page.locator('#list-here').focus();
+      await page.keyboard.press('Enter');
+      const listed = page.locator('#here-results button');
+      assert.ok((await listed.count()) > 0, 'features in view are listed');
+      assert.ok((await listed.count()) <= 20);
+      await listed.first().focus();
+      await page.keyboard.press('Enter');
+      await popup.locator('table th[scope=row]').first().waitFor();
+      await page.keyboard.press('Escape');
+      await popup.waitFor({ state: 'detached' });
+      assert.equal(await listed.first().evaluate((b) => b === document.activeElement), true);
+
       await box.focus();
       await page.keyboard.press('Space');
       assert.equal(await box.isChecked(), false);
@@ -148,9 +162,9 @@ for (const [label, width, height] of [['desktop', 1280, 900], ['phone', 375, 800
       // Find an address: the results are buttons; choosing one flies there and opens its popup.
       await page.locator('#goto-address').fill('Nathan Road');
       await page.locator('#goto-address').press('Enter');
-      const first = page.locator('.place-list button').first();
+      const first = page.locator('#place-results button').first();
       await first.waitFor();
-      assert.ok((await page.locator('.place-list button').count()) <= 8);
+      assert.ok((await page.locator('#place-results button').count()) <= 8);
       const address = (await first.textContent()) ?? '';
       assert.match(address, /Nathan Road/);
       await first.click();

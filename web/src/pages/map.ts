@@ -31,6 +31,7 @@ import {
   datasetTitles,
   districts,
   findPlaces,
+  geometryBounds,
   sourceLayer,
   tileJson,
   type District,
@@ -63,6 +64,9 @@ const BASEMAP_COLLECTIONS = new Set(['districts', 'buildings']);
 
 /** Where the map opens without `?layers=` or a hash: Victoria Harbour, pitched so towers show. */
 const HOME: { center: LngLatLike; zoom: number; bearing: number } = { center: [114.168, 22.293], zoom: 14.2, bearing: -20 };
+
+/** How many features of the view "what is shown here" lists. */
+const HERE_LIMIT = 20;
 
 /** How many address matches are listed. */
 const PLACE_LIMIT = 8;
@@ -471,7 +475,7 @@ export async function render(main: HTMLElement): Promise<void> {
     'aria-describedby': 'goto-address-status',
   });
   const placeStatus = h('p', { id: 'goto-address-status', class: 'meta-line', 'aria-live': 'polite' });
-  const placeList = h('ul', { class: 'place-list' });
+  const placeList = h('ul', { class: 'place-list', id: 'place-results' });
   let searching: AbortController | null = null;
   const showPlace = (place: Place): void => {
     const r = place.record;
@@ -537,7 +541,43 @@ export async function render(main: HTMLElement): Promise<void> {
     h('div', { class: 'map-form-row' }, addressInput, h('button', { type: 'submit' }, t('map.address.search'))),
   );
 
+  // --- What is shown here: the data layers' features in view, as buttons (a keyboard's way to a popup)
+  const hereList = h('ul', { class: 'place-list', id: 'here-results' });
+  const hereStatus = h('p', { class: 'meta-line', 'aria-live': 'polite' });
+  const listHere = (): void => {
+    const layers = interactiveLayers().filter((id) => id.startsWith('ds:'));
+    const seen = new Set<string>();
+    const items: { f: MapGeoJSONFeature; at: [number, number] }[] = [];
+    for (const f of layers.length ? map.queryRenderedFeatures({ layers }) : []) {
+      const key = `${f.layer.id.split(':')[1]}|${JSON.stringify(f.properties)}`;
+      const b = geometryBounds(f.geometry);
+      if (seen.has(key) || !b) continue;
+      seen.add(key);
+      items.push({ f, at: [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2] });
+      if (items.length === HERE_LIMIT) break;
+    }
+    hereStatus.textContent = !layers.length ? t('map.here.nolayer') : items.length ? t('map.here.count', items.length) : t('map.here.none');
+    replace(
+      hereList,
+      items.map(({ f, at }) => {
+        const layer = layerNameOf(f.layer.id);
+        const name = featureName(f.properties ?? {}, layer.text);
+        return h(
+          'li',
+          {},
+          h(
+            'button',
+            { type: 'button', class: 'secondary place', onclick: () => openPopup(at, f.properties ?? {}, layer) },
+            name,
+            h('span', { class: 'visually-hidden' }, ` (${layer.text})`),
+          ),
+        );
+      }),
+    );
+  };
+
   const headGoto = nextId('h');
+  const headHere = nextId('h');
   const headLayers = nextId('h');
   const headBase = nextId('h');
   replace(
@@ -557,6 +597,14 @@ export async function render(main: HTMLElement): Promise<void> {
       h('h2', { id: headLayers }, t('map.layers')),
       h('p', { class: 'meta-line', id: 'layers-help' }, t('map.layers.help')),
       h('fieldset', { class: 'layer-fieldset', 'aria-describedby': 'layers-help' }, h('legend', { class: 'visually-hidden' }, t('map.layers')), layerList),
+    ),
+    h(
+      'section',
+      { 'aria-labelledby': headHere },
+      h('h2', { id: headHere }, t('map.here')),
+      h('button', { type: 'button', class: 'secondary', id: 'list-here', onclick: listHere }, t('map.here.list')),
+      hereStatus,
+      hereList,
     ),
     h(
       'section',
