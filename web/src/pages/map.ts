@@ -113,8 +113,8 @@ function nameEn(text: Text | string): string {
 function featureName(props: Record<string, unknown>, fallback: string): string {
   const zh = lang() !== 'en';
   const keys = zh
-    ? ['name_zh', 'DC_CHIN', '設施名稱', '名稱', 'name_en', 'DC_ENG', 'Facility Name', 'Name', 'name', 'NAME', 'address_zh', 'id']
-    : ['name_en', 'DC_ENG', 'Facility Name', 'Name', 'name', 'NAME', 'name_zh', 'DC_CHIN', '設施名稱', 'address_en', 'id'];
+    ? ['name_zh', 'DC_CHIN', '設施名稱', '名稱', 'name_en', 'DC_ENG', 'Facility Name', 'Name', 'name', 'NAME', 'address_zh', 'street_zh', 'address_en', 'street_en', 'id']
+    : ['name_en', 'DC_ENG', 'Facility Name', 'Name', 'name', 'NAME', 'name_zh', 'DC_CHIN', '設施名稱', 'address_en', 'street_en', 'Address', 'id'];
   for (const k of keys) {
     const v = props[k];
     if (typeof v === 'string' && v.trim()) return v;
