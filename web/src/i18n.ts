@@ -67,15 +67,6 @@ export function lang(): Lang {
   return current;
 }
 
-/** Chooses `l`, remembers it and reloads the page in it (the URL keeps its other parameters). */
-export function switchLang(l: Lang): void {
-  current = l;
-  remember(l);
-  const url = new URL(location.href);
-  url.searchParams.set('lang', l);
-  location.assign(url.toString());
-}
-
 type Strings = Record<string, [en: string, hant: string, hans: string]>;
 
 const strings: Strings = {
