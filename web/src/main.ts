@@ -2,6 +2,7 @@
 // loaded on demand (MapLibre and uPlot stay out of the other pages' download).
 
 import './style.css';
+import { ApiError } from './api';
 import { h, replace } from './dom';
 import { t } from './i18n';
 import { errorBox, renderFrame, setTitle } from './layout';
@@ -39,7 +40,8 @@ async function start(): Promise<void> {
       const page = await load();
       await page.render(main, m.slice(1).map(decodeURIComponent));
     } catch (err) {
-      replace(main, errorBox(err));
+      if (err instanceof ApiError && err.status === 404) notFound(main);
+      else replace(main, errorBox(err));
     } finally {
       main.removeAttribute('aria-busy');
     }

@@ -94,7 +94,7 @@ function resourceBlock(d: Dataset, r: Resource, title: string): HTMLElement {
                     h('td', { class: 'num' }, v.row_count === undefined ? '' : formatNumber(v.row_count)),
                     h('td', { class: 'num' }, formatBytes(v.bytes)),
                     h('td', {}, h('code', { title: v.sha256 }, v.sha256.slice(0, 12))),
-                    h('td', {}, h('a', { href: v.download_url ?? `${base}/versions/${v.number}/download`, 'aria-label': `${t('dataset.download')} ${t('dataset.version')} ${v.number}` }, v.filename ?? t('dataset.download'))),
+                    h('td', {}, h('a', { href: v.download_url ?? `${base}/versions/${v.number}/download`, 'aria-label': `${v.filename ?? t('dataset.download')} (${t('dataset.version')} ${v.number})` }, v.filename ?? t('dataset.download'))),
                   ),
                 ),
               ),
@@ -118,6 +118,11 @@ function cellText(v: unknown): string {
   }
   if (typeof v === 'number') return formatNumber(v, 7);
   return String(v);
+}
+
+/** A form control under its label. */
+function field(id: string, label: string, control: HTMLElement): HTMLElement {
+  return h('div', { class: 'field' }, h('label', { for: id }, label), control);
 }
 
 interface Preview {
@@ -183,7 +188,7 @@ function previewSection(d: Dataset): HTMLElement {
         { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': t('dataset.preview') },
         h(
           'table',
-          {},
+          { class: 'preview' },
           h('caption', { class: 'visually-hidden' }, `${t('dataset.preview')}: ${status.textContent}`),
           h(
             'thead',
@@ -219,7 +224,14 @@ function previewSection(d: Dataset): HTMLElement {
             'tbody',
             {},
             rows.records.map((rec) =>
-              h('tr', {}, fields.map((f) => h('td', { class: NUMERIC.has(f.type) ? 'num' : null }, cellText(rec[f.name])))),
+              h(
+                'tr',
+                {},
+                fields.map((f) => {
+                  const text = cellText(rec[f.name]);
+                  return h('td', { class: NUMERIC.has(f.type) ? 'num' : null, title: text.length > 40 ? text : null }, text);
+                }),
+              ),
             ),
           ),
         ),
@@ -249,9 +261,9 @@ function previewSection(d: Dataset): HTMLElement {
     },
     d.resources.length > 1
       ? h(
-          'label',
-          { for: resSelectId },
-          t('dataset.resource'),
+          'div',
+          { class: 'field' },
+          h('label', { for: resSelectId }, t('dataset.resource')),
           h(
             'select',
             {
@@ -269,9 +281,9 @@ function previewSection(d: Dataset): HTMLElement {
           ),
         )
       : null,
-    h('label', { for: colId }, t('dataset.filter.column'), columnSelect),
-    h('label', { for: opId }, t('dataset.filter.op'), opSelect),
-    h('label', { for: valId }, t('dataset.filter.value'), valueInput),
+    field(colId, t('dataset.filter.column'), columnSelect),
+    field(opId, t('dataset.filter.op'), opSelect),
+    field(valId, t('dataset.filter.value'), valueInput),
     h('button', { type: 'submit' }, t('dataset.filter.apply')),
     h(
       'button',
@@ -310,7 +322,7 @@ function chartSection(d: Dataset): HTMLElement | null {
   const preferred = numeric.find((f) => f.name === 'value') ?? numeric[0];
   const valueSelect = h('select', { id: valueId }, numeric.map((f) => h('option', { value: f.name, selected: f === preferred }, f.name)));
   const labelSelect = h('select', { id: labelId }, h('option', { value: '' }, '#'), labels.map((f, i) => h('option', { value: f.name, selected: i === labels.findIndex((x) => x.type === 'date' || x.type === 'datetime') || (i === 0 && !labels.some((x) => x.type === 'date' || x.type === 'datetime')) }, f.name)));
-  const plot = h('div', { class: 'chart-box panel', role: 'img' });
+  const plot = h('div', { class: 'chart-box panel', role: 'img', 'aria-label': t('dataset.chart') });
   const summary = h('p', { class: 'meta-line', id: nextId('chart-summary') });
   plot.setAttribute('aria-describedby', summary.id);
   const draw = async () => {
@@ -350,7 +362,7 @@ function chartSection(d: Dataset): HTMLElement | null {
   }, { rootMargin: '200px' });
   seen.observe(plot);
   section.append(
-    h('div', { class: 'filter-form' }, h('label', { for: valueId }, t('dataset.chart.column'), valueSelect), h('label', { for: labelId }, t('dataset.chart.label'), labelSelect)),
+    h('div', { class: 'filter-form' }, field(valueId, t('dataset.chart.column'), valueSelect), field(labelId, t('dataset.chart.label'), labelSelect)),
     plot,
     summary,
   );
