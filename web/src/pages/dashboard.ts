@@ -507,6 +507,12 @@ function notFound(main: HTMLElement, id: string): void {
 }
 
 export async function render(main: HTMLElement, [id]: string[]): Promise<void> {
+  // The list first: an unknown id is told without a failed request in the console.
+  const list = await getJson<{ dashboards: Summary[] }>('/api/v1/dashboards').catch(() => null);
+  if (list && !list.dashboards.some((d) => d.id === id)) {
+    notFound(main, id);
+    return;
+  }
   let def: DashboardDef;
   try {
     def = await getJson<DashboardDef>(`/api/v1/dashboards/${encodeURIComponent(id)}`);
@@ -557,15 +563,14 @@ export async function render(main: HTMLElement, [id]: string[]): Promise<void> {
     live.length ? h('div', { class: 'dash-controls' }, pause) : null,
     h('div', { class: 'dash-grid' }, layout),
   );
-  getJson<{ dashboards: Summary[] }>('/api/v1/dashboards')
-    .then((all) => {
-      if (all.dashboards.length < 2) return;
-      replace(
-        others,
-        h('ul', {}, all.dashboards.map((d) => h('li', {}, h('a', { href: d.url, 'aria-current': d.id === def.id ? 'page' : null, lang: pickLang(d.title) }, pick(d.title))))),
-      );
-    })
-    .catch(() => others.remove());
+  if (list && list.dashboards.length > 1) {
+    replace(
+      others,
+      h('ul', {}, list.dashboards.map((d) => h('li', {}, h('a', { href: d.url, 'aria-current': d.id === def.id ? 'page' : null, lang: pickLang(d.title) }, pick(d.title))))),
+    );
+  } else {
+    others.remove();
+  }
 
   if (livePanels.length) jobs.push(startLive(livePanels, status, pause));
   await Promise.all(jobs);
