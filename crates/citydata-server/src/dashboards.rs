@@ -241,13 +241,23 @@ fn required(m: &Map<String, JsonValue>, key: &str, at: &str, p: &mut Problems) -
     string(m, key, at, p).unwrap_or_default()
 }
 
-fn number(m: &Map<String, JsonValue>, key: &str, at: &str, range: (u32, u32), default: u32, p: &mut Problems) -> u32 {
+fn number(
+    m: &Map<String, JsonValue>,
+    key: &str,
+    at: &str,
+    range: (u32, u32),
+    default: u32,
+    p: &mut Problems,
+) -> u32 {
     match m.get(key) {
         None | Some(JsonValue::Null) => default,
         Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
             Some(n) if (range.0..=range.1).contains(&n) => n,
             _ => {
-                p.add(&format!("{at}.{key}"), format!("must be a whole number from {} to {}", range.0, range.1));
+                p.add(
+                    &format!("{at}.{key}"),
+                    format!("must be a whole number from {} to {}", range.0, range.1),
+                );
                 default
             }
         },
@@ -276,7 +286,9 @@ fn live_panel(m: &Map<String, JsonValue>, at: &str, p: &mut Problems) -> LivePan
                         p.add(&format!("{at}.observed_properties[{i}]"), format!("{s:?} is listed twice"))
                     }
                     Some(s) => observed_properties.push(s.to_owned()),
-                    None => p.add(&format!("{at}.observed_properties[{i}]"), "must be an ObservedProperty name"),
+                    None => {
+                        p.add(&format!("{at}.observed_properties[{i}]"), "must be an ObservedProperty name")
+                    }
                 }
             }
         }
@@ -310,7 +322,11 @@ fn rows_panel(kind: RowsKind, m: &Map<String, JsonValue>, at: &str, p: &mut Prob
             Vec::new()
         }
         Some(JsonValue::String(s)) if !s.is_empty() => vec![s.clone()],
-        Some(JsonValue::Array(a)) if !a.is_empty() && a.len() <= 4 && a.iter().all(|v| v.as_str().is_some_and(|s| !s.is_empty())) => {
+        Some(JsonValue::Array(a))
+            if !a.is_empty()
+                && a.len() <= 4
+                && a.iter().all(|v| v.as_str().is_some_and(|s| !s.is_empty())) =>
+        {
             a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
         }
         Some(_) => {
@@ -333,7 +349,10 @@ fn rows_panel(kind: RowsKind, m: &Map<String, JsonValue>, at: &str, p: &mut Prob
                     JsonValue::Number(n) => Some(n.to_string()),
                     JsonValue::Bool(b) => Some(b.to_string()),
                     JsonValue::Array(a) if a.iter().all(|x| x.is_string() || x.is_number()) => Some(
-                        a.iter().map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned)).collect::<Vec<_>>().join(","),
+                        a.iter()
+                            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+                            .collect::<Vec<_>>()
+                            .join(","),
                     ),
                     _ => None,
                 };
@@ -345,7 +364,9 @@ fn rows_panel(kind: RowsKind, m: &Map<String, JsonValue>, at: &str, p: &mut Prob
                 }
             }
         }
-        Some(_) => p.add(&format!("{at}.filter"), "must be an object of filters, such as {\"unit\": \"HKD\"}"),
+        Some(_) => {
+            p.add(&format!("{at}.filter"), "must be an object of filters, such as {\"unit\": \"HKD\"}")
+        }
     }
     let default_limit = if kind == RowsKind::Stat { 1 } else { 20 };
     RowsPanel {
@@ -403,14 +424,24 @@ pub fn parse(text: &str) -> Result<Dashboard, DashboardError> {
                     p.add(&at, "another panel has this id");
                 }
                 let title = lang_text(pm.get("title"), &format!("{at}.title"), true, &mut p);
-                let description = lang_text(pm.get("description"), &format!("{at}.description"), false, &mut p);
+                let description =
+                    lang_text(pm.get("description"), &format!("{at}.description"), false, &mut p);
                 let body = match pm.get("kind").and_then(JsonValue::as_str) {
                     Some("live") => PanelBody::Live(live_panel(pm, &at, &mut p)),
-                    Some("figures") => PanelBody::Rows(RowsKind::Figures, rows_panel(RowsKind::Figures, pm, &at, &mut p)),
-                    Some("chart") => PanelBody::Rows(RowsKind::Chart, rows_panel(RowsKind::Chart, pm, &at, &mut p)),
-                    Some("stat") => PanelBody::Rows(RowsKind::Stat, rows_panel(RowsKind::Stat, pm, &at, &mut p)),
+                    Some("figures") => {
+                        PanelBody::Rows(RowsKind::Figures, rows_panel(RowsKind::Figures, pm, &at, &mut p))
+                    }
+                    Some("chart") => {
+                        PanelBody::Rows(RowsKind::Chart, rows_panel(RowsKind::Chart, pm, &at, &mut p))
+                    }
+                    Some("stat") => {
+                        PanelBody::Rows(RowsKind::Stat, rows_panel(RowsKind::Stat, pm, &at, &mut p))
+                    }
                     Some(other) => {
-                        p.add(&at, format!("unknown kind {other:?}; the kinds are live, figures, chart and stat"));
+                        p.add(
+                            &at,
+                            format!("unknown kind {other:?}; the kinds are live, figures, chart and stat"),
+                        );
                         continue;
                     }
                     None => {
@@ -445,11 +476,15 @@ pub fn check(store: &Store, d: &Dashboard) -> Result<Vec<String>, DashboardError
         match &panel.body {
             PanelBody::Live(live) => {
                 for name in &live.observed_properties {
-                    let mut q = citydata_store::sensors::EntityQuery::all(citydata_store::sensors::EntitySet::ObservedProperty);
+                    let mut q = citydata_store::sensors::EntityQuery::all(
+                        citydata_store::sensors::EntitySet::ObservedProperty,
+                    );
                     q.filter = Some(citydata_store::sensors::Expr::Cmp(
                         citydata_store::sensors::CmpOp::Eq,
                         Box::new(citydata_store::sensors::Expr::Path(vec!["name".into()])),
-                        Box::new(citydata_store::sensors::Expr::Lit(citydata_store::sensors::SVal::Text(name.clone()))),
+                        Box::new(citydata_store::sensors::Expr::Lit(citydata_store::sensors::SVal::Text(
+                            name.clone(),
+                        ))),
                     ));
                     q.top = 1;
                     match store.sta_query(&q) {
@@ -481,7 +516,12 @@ fn check_rows(store: &Store, rows: &RowsPanel, at: &str, p: &mut Problems) {
         let names: Vec<&str> = dataset.resources.iter().map(|r| r.name.as_str()).collect();
         return p.add(
             at,
-            format!("dataset {:?} has no resource {:?} (it has {})", rows.dataset, rows.resource, names.join(", ")),
+            format!(
+                "dataset {:?} has no resource {:?} (it has {})",
+                rows.dataset,
+                rows.resource,
+                names.join(", ")
+            ),
         );
     };
     let Some(version) = resource.current() else {
@@ -492,13 +532,24 @@ fn check_rows(store: &Store, rows: &RowsPanel, at: &str, p: &mut Problems) {
         let found = fields.iter().find(|f| f.name == name);
         if found.is_none() {
             let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-            p.add(at, format!("{role} column {name:?} is not in {}/{} (its columns: {})", rows.dataset, rows.resource, names.join(", ")));
+            p.add(
+                at,
+                format!(
+                    "{role} column {name:?} is not in {}/{} (its columns: {})",
+                    rows.dataset,
+                    rows.resource,
+                    names.join(", ")
+                ),
+            );
         }
         found
     };
     if let Some(f) = column(&rows.value, "value", p) {
         if !matches!(f.field_type, FieldType::Integer | FieldType::Number) {
-            p.add(at, format!("value column {:?} holds {} values, not numbers", rows.value, f.field_type.name()));
+            p.add(
+                at,
+                format!("value column {:?} holds {} values, not numbers", rows.value, f.field_type.name()),
+            );
         }
     }
     for l in &rows.label {
@@ -566,13 +617,16 @@ pub fn builtin(id: &str) -> Option<Dashboard> {
     (id == "city").then(|| parse(CITY).ok()).flatten()
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await?
 }
 
 /// A stored definition read back (it passed [`parse`] when it was added).
 fn stored(d: &citydata_store::dashboards::StoredDashboard) -> Result<Dashboard, ApiError> {
-    parse(&d.definition).map_err(|e| ApiError::Internal(format!("stored dashboard {:?} no longer reads: {e}", d.id)))
+    parse(&d.definition)
+        .map_err(|e| ApiError::Internal(format!("stored dashboard {:?} no longer reads: {e}", d.id)))
 }
 
 fn summary(d: &Dashboard, builtin: bool, modified: Option<&str>) -> JsonValue {
@@ -604,7 +658,10 @@ pub(crate) async fn list(State(s): State<AppState>) -> Result<Json<JsonValue>, A
 }
 
 /// `GET /api/v1/dashboards/{id}`
-pub(crate) async fn one(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<JsonValue>, ApiError> {
+pub(crate) async fn one(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JsonValue>, ApiError> {
     let key = id.clone();
     let found = blocking(move || Ok(s.store.dashboard(&key)?)).await?;
     let (d, is_builtin, modified) = match found {
@@ -633,8 +690,11 @@ mod tests {
         let d = parse(CITY).unwrap();
         assert_eq!(d.id, "city");
         assert!(LANGUAGES.iter().all(|l| d.title.0.contains_key(*l)), "{:?}", d.title);
-        let live: Vec<&LivePanel> =
-            d.panels.iter().filter_map(|p| if let PanelBody::Live(l) = &p.body { Some(l) } else { None }).collect();
+        let live: Vec<&LivePanel> = d
+            .panels
+            .iter()
+            .filter_map(|p| if let PanelBody::Live(l) = &p.body { Some(l) } else { None })
+            .collect();
         assert!(live.iter().any(|l| l.observed_properties.contains(&"PM2.5".to_owned())));
         assert!(live.iter().any(|l| l.observed_properties.contains(&"Traffic flow".to_owned())));
         for p in &d.panels {
@@ -696,7 +756,9 @@ mod tests {
             assert!(got.iter().any(|m| m.contains(says)), "{text}\nwanted {says:?} in {got:?}");
         }
         // Every problem is collected, not only the first.
-        let got = problems(r#"{"id": "a", "title": "t", "panels": [{"kind": "gauge", "title": "g"}, {"kind": "stat", "title": "s"}]}"#);
+        let got = problems(
+            r#"{"id": "a", "title": "t", "panels": [{"kind": "gauge", "title": "g"}, {"kind": "stat", "title": "s"}]}"#,
+        );
         assert_eq!(got.len(), 5, "{got:?}");
         assert!(problems(&" ".repeat(MAX_DEFINITION_BYTES + 1))[0].contains("larger than"));
     }
@@ -750,21 +812,50 @@ mod tests {
         let warnings = check(&store, &d).unwrap();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("no ObservedProperty is named \"PM2.5\" yet"), "{warnings:?}");
-        let panel = |body: &str| format!(r#"{{"id": "x", "title": "x", "panels": [{{"kind": "figures", "title": "f", {body}}}]}}"#);
+        let panel = |body: &str| {
+            format!(r#"{{"id": "x", "title": "x", "panels": [{{"kind": "figures", "title": "f", {body}}}]}}"#)
+        };
         let cases = [
-            (r#""dataset": "nothing", "resource": "figures", "value": "value", "label": "measure""#, "no dataset \"nothing\" is published"),
-            (r#""dataset": "figures", "resource": "other", "value": "value", "label": "measure""#, "has no resource \"other\" (it has figures)"),
-            (r#""dataset": "figures", "resource": "figures", "value": "amount", "label": "measure""#, "value column \"amount\" is not in figures/figures"),
-            (r#""dataset": "figures", "resource": "figures", "value": "unit", "label": "measure""#, "not numbers"),
-            (r#""dataset": "figures", "resource": "figures", "value": "value", "label": ["measure", "nope"]"#, "label column \"nope\""),
-            (r#""dataset": "figures", "resource": "figures", "value": "value", "label": "measure", "unit": "units""#, "unit column \"units\""),
-            (r#""dataset": "figures", "resource": "figures", "value": "value", "label": "measure", "filter": {"colour": "red"}"#, "filter:"),
-            (r#""dataset": "figures", "resource": "figures", "value": "value", "label": "measure", "filter": {"value__gt": "many"}"#, "filter:"),
+            (
+                r#""dataset": "nothing", "resource": "figures", "value": "value", "label": "measure""#,
+                "no dataset \"nothing\" is published",
+            ),
+            (
+                r#""dataset": "figures", "resource": "other", "value": "value", "label": "measure""#,
+                "has no resource \"other\" (it has figures)",
+            ),
+            (
+                r#""dataset": "figures", "resource": "figures", "value": "amount", "label": "measure""#,
+                "value column \"amount\" is not in figures/figures",
+            ),
+            (
+                r#""dataset": "figures", "resource": "figures", "value": "unit", "label": "measure""#,
+                "not numbers",
+            ),
+            (
+                r#""dataset": "figures", "resource": "figures", "value": "value", "label": ["measure", "nope"]"#,
+                "label column \"nope\"",
+            ),
+            (
+                r#""dataset": "figures", "resource": "figures", "value": "value", "label": "measure", "unit": "units""#,
+                "unit column \"units\"",
+            ),
+            (
+                r#""dataset": "figures", "resource": "figures", "value": "value", "label": "measure", "filter": {"colour": "red"}"#,
+                "filter:",
+            ),
+            (
+                r#""dataset": "figures", "resource": "figures", "value": "value", "label": "measure", "filter": {"value__gt": "many"}"#,
+                "filter:",
+            ),
         ];
         for (body, says) in cases {
             let d = parse(&panel(body)).unwrap();
             let got = check(&store, &d).expect_err(body).problems;
-            assert!(got.iter().any(|m| m.starts_with("panels[0] (\"panel-1\"): ") && m.contains(says)), "{body}: wanted {says:?} in {got:?}");
+            assert!(
+                got.iter().any(|m| m.starts_with("panels[0] (\"panel-1\"): ") && m.contains(says)),
+                "{body}: wanted {says:?} in {got:?}"
+            );
         }
     }
 
@@ -801,9 +892,14 @@ mod tests {
         store.put_dashboard("mine", GOOD).unwrap();
         store.put_dashboard("city", &GOOD.replace("\"mine\"", "\"city\"")).unwrap();
         let (_, list) = get(&app, "/api/v1/dashboards").await;
-        let ids: Vec<&str> = list["dashboards"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+        let ids: Vec<&str> =
+            list["dashboards"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
         assert_eq!(ids, ["city", "mine"]);
-        assert!(list["dashboards"].as_array().unwrap().iter().all(|d| d["builtin"] == false && d["panels"] == 2));
+        assert!(list["dashboards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["builtin"] == false && d["panels"] == 2));
         let (status, mine) = get(&app, "/api/v1/dashboards/mine").await;
         assert_eq!(status, 200);
         assert_eq!(mine["title"]["zh-Hant"], "我的");

@@ -52,7 +52,8 @@ fn open(db: &Path) -> Result<Store> {
 pub fn run(cmd: DashboardCommand) -> Result<()> {
     match cmd {
         DashboardCommand::Add { file, db } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let text =
+                std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let invalid = |e: dashboards::DashboardError| {
                 for p in &e.problems {
                     eprintln!("{}: {p}", file.display());
@@ -80,12 +81,22 @@ pub fn run(cmd: DashboardCommand) -> Result<()> {
             let stored = store.dashboards()?;
             if !stored.iter().any(|d| d.id == "city") {
                 if let Some(city) = dashboards::builtin("city") {
-                    println!("city\t{} panels\t{}\t(built in)", city.panels.len(), city.title.best().unwrap_or(""));
+                    println!(
+                        "city\t{} panels\t{}\t(built in)",
+                        city.panels.len(),
+                        city.title.best().unwrap_or("")
+                    );
                 }
             }
             for s in &stored {
                 match dashboards::parse(&s.definition) {
-                    Ok(d) => println!("{}\t{} panels\t{}\t(added {})", d.id, d.panels.len(), d.title.best().unwrap_or(""), s.modified),
+                    Ok(d) => println!(
+                        "{}\t{} panels\t{}\t(added {})",
+                        d.id,
+                        d.panels.len(),
+                        d.title.best().unwrap_or(""),
+                        s.modified
+                    ),
                     Err(e) => println!("{}\tunreadable: {e}", s.id),
                 }
             }

@@ -134,8 +134,13 @@ class LivePanel {
   private readonly charts = new Map<string, { box: HTMLElement; plot: ReturnType<typeof timeChart> | null; body: HTMLElement; summary: HTMLElement }>();
   private readonly region: HTMLElement;
   private dirty = false;
-  private lastSpoken = 0;
+  /** The first announcement comes a minute after the page opens, not with it. */
+  private lastSpoken = Date.now();
   paused = false;
+
+  get windowMinutes(): number {
+    return this.def.window_minutes;
+  }
 
   constructor(
     private readonly def: LivePanelDef,
@@ -423,7 +428,7 @@ async function rowsPanel(def: RowsPanelDef, body: HTMLElement): Promise<void> {
       body,
       h(
         'dl',
-        { class: 'dash-figures' },
+        { class: 'figure-list' },
         items.map((x) => h('div', { class: 'dash-figure' }, h('dt', { lang: 'en' }, x.label), h('dd', {}, formatNumber(x.value), x.unit ? h('span', { class: 'stat-unit', lang: 'en' }, ` ${x.unit}`) : null))),
       ),
       source,
@@ -630,6 +635,16 @@ async function startLive(panels: { def: LivePanelDef; body: HTMLElement }[], sta
     (s) => {
       state = s;
       show();
+    },
+    // The server no longer held everything missed while the stream was away: read it back.
+    (ds) => {
+      const owners = byStream.get(ds) ?? [];
+      const minutes = Math.max(...owners.map((v) => v.windowMinutes));
+      history([ds], Date.now() - minutes * 60_000, minutes * 4, abort.signal)
+        .then((past) => {
+          for (const r of past.get(ds) ?? []) for (const v of owners) v.add(ds, r);
+        })
+        .catch(() => {});
     },
   );
   feed.start();

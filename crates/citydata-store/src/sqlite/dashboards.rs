@@ -56,7 +56,8 @@ impl SqliteStore {
 
     pub(crate) fn dashboards(&self) -> Result<Vec<StoredDashboard>> {
         self.read(|c| {
-            let mut st = c.prepare_cached("SELECT id, definition, created, modified FROM dashboards ORDER BY id")?;
+            let mut st =
+                c.prepare_cached("SELECT id, definition, created, modified FROM dashboards ORDER BY id")?;
             let all = st.query_map([], row)?.collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(all)
         })

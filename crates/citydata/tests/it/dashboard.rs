@@ -4,7 +4,8 @@ use std::path::Path;
 
 use crate::common::{fails, ok, run, Server};
 
-const FIGURES: &str = "programme,measure,value,unit\nWi-Fi.HK,hotspots,45000,hotspots\niAM Smart,users,2700000,people\n";
+const FIGURES: &str =
+    "programme,measure,value,unit\nWi-Fi.HK,hotspots,45000,hotspots\niAM Smart,users,2700000,people\n";
 
 const GOOD: &str = r#"{"id": "mine", "title": {"en": "Mine", "zh-Hant": "我的", "zh-Hans": "我的"},
   "panels": [
@@ -35,7 +36,10 @@ fn add_list_serve_and_remove_a_dashboard() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("dashboard mine: added (2 panels); at /dashboards/mine"), "{said}");
     let warned = String::from_utf8_lossy(&out.stderr);
-    assert!(warned.contains("warning: panels[1] (\"air\"): no ObservedProperty is named \"PM2.5\" yet"), "{warned}");
+    assert!(
+        warned.contains("warning: panels[1] (\"air\"): no ObservedProperty is named \"PM2.5\" yet"),
+        "{warned}"
+    );
     let again = ok(d, &["dashboard", "add", "mine.json", "--db", "t.db"]);
     assert!(again.contains("dashboard mine: replaced"), "{again}");
     let list = ok(d, &["dashboard", "list", "--db", "t.db"]);
@@ -43,7 +47,8 @@ fn add_list_serve_and_remove_a_dashboard() {
 
     let server = Server::start(d, &["--db", "t.db", "--no-demo", "--no-simulate"]);
     let all = server.json("/api/v1/dashboards");
-    let ids: Vec<&str> = all["dashboards"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> =
+        all["dashboards"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["city", "mine"]);
     let mine = server.json("/api/v1/dashboards/mine");
     assert_eq!(mine["title"]["zh-Hant"], "我的");
@@ -71,7 +76,8 @@ fn a_bad_definition_is_refused_with_every_problem_and_nothing_is_stored() {
     let d = dir.path();
     write(d, "figures.csv", FIGURES);
     ok(d, &["publish", "figures.csv", "--dataset", "figures", "--db", "t.db"]);
-    let bad_shape = GOOD.replace("\"stat\"", "\"gauge\"").replace("\"group_by\": \"area\"", "\"group_by\": 5");
+    let bad_shape =
+        GOOD.replace("\"stat\"", "\"gauge\"").replace("\"group_by\": \"area\"", "\"group_by\": 5");
     write(d, "shape.json", &bad_shape);
     let err = fails(d, &["dashboard", "add", "shape.json", "--db", "t.db"]);
     assert!(err.contains("shape.json: panels[0] (\"users\"): unknown kind \"gauge\""), "{err}");
