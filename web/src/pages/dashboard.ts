@@ -32,6 +32,7 @@ addStrings({
   'dash.nostreams': ['No sensor measures this yet.', '暫時沒有感應器量度此項目。', '暂时没有传感器量度此项目。'],
   'dash.at': ['at {0}', '於 {0}', '于 {0}'],
   'dash.sensors': ['{0} sensors', '{0} 個感應器', '{0} 个传感器'],
+  'dash.sensor': ['1 sensor', '1 個感應器', '1 个传感器'],
   'dash.table': ['Show the numbers as a table', '以表格顯示數字', '以表格显示数字'],
   'dash.chart.live': [
     '{0} ({1}), mean per minute by {2}, last {3} minutes',
@@ -175,7 +176,8 @@ class LivePanel {
       const cards = groups.map((g, i) => {
         const value = h('span', { class: 'live-value' }, '–');
         const time = h('span', { class: 'live-time' }, t('dash.nodata'));
-        const count = h('span', { class: 'live-count' }, t('dash.sensors', streams.filter((s) => s.group === g).length));
+        const n = streams.filter((s) => s.group === g).length;
+        const count = h('span', { class: 'live-count' }, n === 1 ? t('dash.sensor') : t('dash.sensors', n));
         this.cards.set(this.key(p, g), { value, time, count });
         return h(
           'li',
