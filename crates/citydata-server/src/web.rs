@@ -120,6 +120,14 @@ fn text_in(map: &JsonValue, lang: &str) -> String {
         .to_owned()
 }
 
+/// The pages' Content Security Policy: scripts, styles, workers and connections from this server
+/// only (the browser itself refuses anything else, whatever a script or a dataset's text tries);
+/// inline style attributes are allowed (the map and charts set sizes and colours with them), inline
+/// scripts are not (the JSON-LD block is data, which CSP does not run).
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; worker-src 'self' blob:; \
+    object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'";
+
 /// What the server writes into a page.
 struct Head {
     title: String,
@@ -178,6 +186,9 @@ fn page(lang: &str, path: &str, head: Head) -> Response {
             (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
             (header::VARY, HeaderValue::from_static("Cookie, Accept-Language")),
+            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)),
+            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+            (header::REFERRER_POLICY, HeaderValue::from_static("same-origin")),
         ],
         html,
     )
