@@ -35,7 +35,9 @@ async function api(path) {
 
 test('front page: figures, featured datasets, search leads to results', async () => {
   const page = await openPage(browser, server);
-  await page.goHere('/');
+  const res = await page.goHere('/');
+  // The browser itself refuses scripts and connections from elsewhere.
+  assert.match(res.headers()['content-security-policy'], /script-src 'self';.*connect-src 'self'/);
   await page.locator('.figures').waitFor();
   const catalogue = await api('/api/v1/datasets?limit=0');
   const firstFigure = await page.locator('.figure dd').first().textContent();
