@@ -622,7 +622,7 @@ async function startLive(panels: { def: LivePanelDef; body: HTMLElement }[], sta
     }),
   );
 
-  let state: LiveState = 'connecting';
+  let state: LiveState = ids.length ? 'connecting' : 'closed';
   let paused = false;
   const show = () => {
     const s = paused ? 'paused' : state;
@@ -649,6 +649,7 @@ async function startLive(panels: { def: LivePanelDef; body: HTMLElement }[], sta
         .catch(() => {});
     },
   );
+  show();
   feed.start();
   pause.addEventListener('click', () => {
     paused = !paused;
