@@ -168,6 +168,10 @@ test('the dashboard on a 375 px phone, in Traditional Chinese', async () => {
   assert.equal(await page.locator('.live-status').textContent(), '即時');
   await page.locator('#p-research .dash-figure').first().waitFor();
   await page.locator('#p-air .live-value[data-value]').first().waitFor();
+  // Areas and properties are named in the page's language, as the definition gives them.
+  assert.deepEqual(await page.locator('#p-air .live-prop').first().locator('.live-group').allTextContents(), ['中環', '九龍東']);
+  assert.match(await page.locator('#p-traffic h3').first().textContent(), /^車流量/);
+  assert.match(await page.locator('#p-air .live-chart').first().getAttribute('aria-label'), /^微細懸浮粒子 \(PM2\.5\)（µg\/m³），按地區劃分的每分鐘平均值，最近 30 分鐘$/);
   await expectNoHorizontalScroll(page, 'the dashboard at 375 px');
   // One column: every panel starts at the same left edge.
   const lefts = await page.locator('.dash-panel').evaluateAll((els) => els.map((e) => Math.round(e.getBoundingClientRect().left)));

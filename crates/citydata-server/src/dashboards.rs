@@ -23,7 +23,9 @@
 //!     `group_by` names the Thing property that groups them (`area`: "PM2.5 by area"; a Thing
 //!     without it is grouped by the area its description names, "... in {area} (...)"),
 //!     `per_group` (1 to 25, default 4) is how many Datastreams of each group and property are
-//!     followed, `window_minutes` (5 to 180, default 30) how far back the chart reaches.
+//!     followed, `window_minutes` (5 to 180, default 30) how far back the chart reaches, and
+//!     `names` (optional) gives ObservedProperty and group names in the reader's languages
+//!     (`{"Kowloon East": {"zh-Hant": "九龍東", "zh-Hans": "九龙东"}}`).
 //!   - `figures` (numbers as text), `chart` (a bar chart with a table as its text alternative) and
 //!     `stat` (one headline number): rows of a published dataset. `dataset` and `resource` name it,
 //!     `value` a numeric column, `label` a column or a list of columns (joined for each row), `unit`
@@ -141,6 +143,9 @@ pub struct LivePanel {
     pub per_group: u32,
     /// How many minutes the rolling chart spans.
     pub window_minutes: u32,
+    /// Names in the reader's language for ObservedProperty and group names (`"Kowloon East":
+    /// {"zh-Hant": "九龍東"}`); a name without one is shown as the data gives it.
+    pub names: BTreeMap<String, LangText>,
 }
 
 /// The rows a dataset panel draws.
@@ -271,7 +276,10 @@ fn unknown_keys(m: &Map<String, JsonValue>, known: &[&str], at: &str, p: &mut Pr
 }
 
 const COMMON: [&str; 4] = ["kind", "id", "title", "description"];
-const LIVE_KEYS: [&str; 5] = ["network", "observed_properties", "group_by", "per_group", "window_minutes"];
+const LIVE_KEYS: [&str; 6] =
+    ["network", "observed_properties", "group_by", "per_group", "window_minutes", "names"];
+/// The most entries of a live panel's `names`.
+const MAX_NAMES: usize = 200;
 const ROWS_KEYS: [&str; 7] = ["dataset", "resource", "value", "label", "unit", "filter", "limit"];
 
 fn live_panel(m: &Map<String, JsonValue>, at: &str, p: &mut Problems) -> LivePanel {
@@ -304,7 +312,25 @@ fn live_panel(m: &Map<String, JsonValue>, at: &str, p: &mut Problems) -> LivePan
         group_by: string(m, "group_by", at, p).unwrap_or_else(|| "area".to_owned()),
         per_group: number(m, "per_group", at, (1, 25), 4, p),
         window_minutes: number(m, "window_minutes", at, (5, 180), 30, p),
+        names: names(m, at, p),
     }
+}
+
+fn names(m: &Map<String, JsonValue>, at: &str, p: &mut Problems) -> BTreeMap<String, LangText> {
+    let mut out = BTreeMap::new();
+    match m.get("names") {
+        None | Some(JsonValue::Null) => {}
+        Some(JsonValue::Object(n)) if n.len() <= MAX_NAMES => {
+            for (k, v) in n {
+                out.insert(k.clone(), lang_text(Some(v), &format!("{at}.names.{k}"), true, p));
+            }
+        }
+        Some(_) => p.add(
+            &format!("{at}.names"),
+            format!("must be an object of up to {MAX_NAMES} names, each a text or a map keyed en, zh-Hant, zh-Hans"),
+        ),
+    }
+    out
 }
 
 fn rows_panel(kind: RowsKind, m: &Map<String, JsonValue>, at: &str, p: &mut Problems) -> RowsPanel {
@@ -588,6 +614,7 @@ impl Dashboard {
                         "group_by": l.group_by,
                         "per_group": l.per_group,
                         "window_minutes": l.window_minutes,
+                        "names": l.names.iter().map(|(k, v)| (k.clone(), json!(v.0))).collect::<Map<String, JsonValue>>(),
                     }),
                     PanelBody::Rows(kind, r) => json!({
                         "kind": kind.name(),
@@ -696,6 +723,13 @@ mod tests {
             .filter_map(|p| if let PanelBody::Live(l) = &p.body { Some(l) } else { None })
             .collect();
         assert!(live.iter().any(|l| l.observed_properties.contains(&"PM2.5".to_owned())));
+        // Every property and area of the demo is named in the three languages.
+        for l in &live {
+            for name in l.observed_properties.iter().map(String::as_str).chain(["Kowloon East", "Central"]) {
+                let t = &l.names.get(name).unwrap_or_else(|| panic!("no names for {name}")).0;
+                assert!(LANGUAGES.iter().all(|x| t.contains_key(*x)), "{name}: {t:?}");
+            }
+        }
         assert!(live.iter().any(|l| l.observed_properties.contains(&"Traffic flow".to_owned())));
         for p in &d.panels {
             assert!(LANGUAGES.iter().all(|l| p.title.0.contains_key(*l)), "panel {} lacks a language", p.id);
@@ -711,7 +745,8 @@ mod tests {
     fn defaults_are_filled_in() {
         let d = parse(
             r#"{"id": "a", "title": "A", "panels": [
-                {"kind": "live", "title": "L", "observed_properties": ["PM2.5"]},
+                {"kind": "live", "title": "L", "observed_properties": ["PM2.5"],
+                 "names": {"Central": {"zh-Hant": "中環"}}},
                 {"kind": "stat", "id": "s", "title": {"zh-Hant": "數"}, "dataset": "d", "resource": "r",
                  "value": "v", "label": "l", "filter": {"n__in": ["x", 2], "b": true}}]}"#,
         )
@@ -721,6 +756,7 @@ mod tests {
         assert_eq!(v["panels"][0]["group_by"], "area");
         assert_eq!(v["panels"][0]["per_group"], 4);
         assert_eq!(v["panels"][0]["window_minutes"], 30);
+        assert_eq!(v["panels"][0]["names"], json!({"Central": {"zh-Hant": "中環"}}));
         assert_eq!(v["panels"][1]["limit"], 1);
         assert_eq!(v["panels"][1]["label"], json!(["l"]));
         assert_eq!(v["panels"][1]["filter"], json!({"b": "true", "n__in": "x,2"}));
@@ -749,6 +785,8 @@ mod tests {
             (r#"{"id": "a", "title": "t", "panels": [{"kind": "live", "title": "l", "observed_properties": ["a", "a"]}]}"#, "\"a\" is listed twice"),
             (r#"{"id": "a", "title": "t", "panels": [{"kind": "live", "title": "l", "observed_properties": ["a"], "per_group": 99}]}"#, "per_group: must be a whole number from 1 to 25"),
             (r#"{"id": "a", "title": "t", "panels": [{"kind": "live", "title": "l", "observed_properties": ["a"], "colour": "red"}]}"#, "unknown member \"colour\""),
+            (r#"{"id": "a", "title": "t", "panels": [{"kind": "live", "title": "l", "observed_properties": ["a"], "names": {"a": {"de": "x"}}}]}"#, ".names.a: unknown language \"de\""),
+            (r#"{"id": "a", "title": "t", "panels": [{"kind": "live", "title": "l", "observed_properties": ["a"], "names": ["a"]}]}"#, ".names: must be an object"),
             (r#"{"id": "a", "title": "t", "panels": [{"kind": "live", "id": "x", "title": "l", "observed_properties": ["a"]}, {"kind": "live", "id": "x", "title": "m", "observed_properties": ["b"]}]}"#, "another panel has this id"),
         ];
         for (text, says) in cases {

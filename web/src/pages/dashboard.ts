@@ -73,6 +73,7 @@ interface LivePanelDef extends PanelBase {
   group_by: string;
   per_group: number;
   window_minutes: number;
+  names?: Record<string, Text>;
 }
 
 interface RowsPanelDef extends PanelBase {
@@ -155,6 +156,18 @@ class LivePanel {
     this.build();
   }
 
+  /** A property or group name in the page's language, when the definition gives one. */
+  private name(raw: string): string {
+    if (!raw) return t('dash.other');
+    return pick(this.def.names?.[raw]) || raw;
+  }
+
+  /** The `lang` of a name (the data's own names are English). */
+  private nameLang(raw: string): string {
+    const n = this.def.names?.[raw];
+    return n ? pickLang(n) : 'en';
+  }
+
   private key(property: string, group: string): string {
     return `${property}\u0000${group}`;
   }
@@ -170,7 +183,7 @@ class LivePanel {
       const streams = [...this.streams.values()].filter((s) => s.property === p);
       const headingId = nextId('prop');
       if (!streams.length) {
-        return h('div', { class: 'live-prop' }, h('h3', { id: headingId }, p), h('p', { class: 'meta-line' }, t('dash.nostreams')));
+        return h('div', { class: 'live-prop' }, h('h3', { id: headingId, lang: this.nameLang(p) }, this.name(p)), h('p', { class: 'meta-line' }, t('dash.nostreams')));
       }
       const groups = this.groups.filter((g) => streams.some((s) => s.group === g));
       const cards = groups.map((g, i) => {
@@ -182,13 +195,13 @@ class LivePanel {
         return h(
           'li',
           { class: 'live-card', style: `--group-colour:${COLOURS[this.groups.indexOf(g) % COLOURS.length] ?? COLOURS[i]}` },
-          h('span', { class: 'live-group' }, g || t('dash.other')),
+          h('span', { class: 'live-group', lang: this.nameLang(g) }, this.name(g)),
           h('span', { class: 'live-reading' }, value, ' ', h('span', { class: 'live-unit' }, unit)),
           time,
           count,
         );
       });
-      const caption = t('dash.chart.live', p, unit, groupWord(this.def.group_by), this.def.window_minutes);
+      const caption = t('dash.chart.live', this.name(p), unit, groupWord(this.def.group_by), this.def.window_minutes);
       const summary = h('p', { class: 'visually-hidden' });
       const box = h('div', { class: 'chart-box live-chart', role: 'img', 'aria-label': caption });
       const body = h('tbody');
@@ -203,7 +216,7 @@ class LivePanel {
             'table',
             {},
             h('caption', { class: 'visually-hidden' }, caption),
-            h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('dash.time')), groups.map((g) => h('th', { scope: 'col', class: 'num' }, g || t('dash.other'))))),
+            h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('dash.time')), groups.map((g) => h('th', { scope: 'col', class: 'num', lang: this.nameLang(g) }, this.name(g))))),
             body,
           ),
         ),
@@ -212,7 +225,7 @@ class LivePanel {
       return h(
         'div',
         { class: 'live-prop', 'aria-labelledby': headingId, role: 'group' },
-        h('h3', { id: headingId }, p, unit ? h('span', { class: 'live-unit-head' }, ` · ${unit}`) : null),
+        h('h3', { id: headingId }, h('span', { lang: this.nameLang(p) }, this.name(p)), unit ? h('span', { class: 'live-unit-head' }, ` · ${unit}`) : null),
         h('ul', { class: 'live-cards' }, cards),
         box,
         summary,
@@ -292,10 +305,10 @@ class LivePanel {
       const each = this.groups
         .map((g) => {
           const latest = this.latest(p, g);
-          return latest.length ? `${g} ${num(mean(latest.map((r) => r.v)))} ${unit}` : '';
+          return latest.length ? `${this.name(g)} ${num(mean(latest.map((r) => r.v)))} ${unit}` : '';
         })
         .filter(Boolean);
-      if (each.length) parts.push(`${p}: ${each.join(', ')}`);
+      if (each.length) parts.push(`${this.name(p)}: ${each.join(', ')}`);
     }
     return parts.length ? t('dash.announce', pick(this.def.title), parts.join('; ')) : '';
   }
@@ -334,7 +347,7 @@ class LivePanel {
         chart.plot = timeChart(
           chart.box,
           times,
-          groups.map((g, i) => ({ name: g || t('dash.other'), values: values[i], colour: COLOURS[this.groups.indexOf(g) % COLOURS.length] })),
+          groups.map((g, i) => ({ name: this.name(g), values: values[i], colour: COLOURS[this.groups.indexOf(g) % COLOURS.length] })),
           180,
         );
       } else {
@@ -357,7 +370,7 @@ class LivePanel {
       const latest = groups
         .map((g) => {
           const l = this.latest(p, g);
-          return l.length ? `${g} ${num(mean(l.map((r) => r.v)))}` : '';
+          return l.length ? `${this.name(g)} ${num(mean(l.map((r) => r.v)))}` : '';
         })
         .filter(Boolean);
       chart.summary.textContent = latest.length ? t('dash.chart.summary', latest.join(', ')) : t('dash.nodata');
