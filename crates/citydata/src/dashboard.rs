@@ -77,6 +77,7 @@ pub fn run(cmd: DashboardCommand) -> Result<()> {
             Ok(())
         }
         DashboardCommand::List { db } => {
+            anyhow::ensure!(db.exists(), "{}: no such database", db.display());
             let store = open(&db)?;
             let stored = store.dashboards()?;
             if !stored.iter().any(|d| d.id == "city") {
@@ -103,6 +104,7 @@ pub fn run(cmd: DashboardCommand) -> Result<()> {
             Ok(())
         }
         DashboardCommand::Remove { id, db } => {
+            anyhow::ensure!(db.exists(), "{}: no such database", db.display());
             let store = open(&db)?;
             anyhow::ensure!(
                 store.remove_dashboard(&id)?,

@@ -97,6 +97,9 @@ fn a_bad_definition_is_refused_with_every_problem_and_nothing_is_stored() {
 
     let list = ok(d, &["dashboard", "list", "--db", "t.db"]);
     assert_eq!(list.lines().count(), 1, "only the built-in one: {list}");
+    let err = fails(d, &["dashboard", "list", "--db", "other.db"]);
+    assert!(err.contains("other.db: no such database"), "{err}");
+    assert!(!d.join("other.db").exists(), "listing made no database");
     let help = ok(d, &["dashboard", "add", "--help"]);
     assert!(help.contains("observed_properties") && help.contains("--db"), "{help}");
 }
