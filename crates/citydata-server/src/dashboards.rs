@@ -674,7 +674,11 @@ pub(crate) async fn list(State(s): State<AppState>) -> Result<Json<JsonValue>, A
     let all = blocking(move || Ok(s.store.dashboards()?)).await?;
     let mut out = Vec::new();
     for d in &all {
-        out.push(summary(&stored(d)?, false, Some(&d.modified)));
+        // One definition that no longer reads (written by another version) does not hide the others.
+        match stored(d) {
+            Ok(parsed) => out.push(summary(&parsed, false, Some(&d.modified))),
+            Err(e) => tracing::error!(error = ?e, "a stored dashboard is left out of the list"),
+        }
     }
     if !all.iter().any(|d| d.id == "city") {
         if let Some(city) = builtin("city") {
@@ -946,6 +950,13 @@ mod tests {
         assert!(mine["modified"].is_string());
         let (_, city) = get(&app, "/api/v1/dashboards/city").await;
         assert_eq!(city["builtin"], false);
+        // A stored definition that no longer reads is left out of the list, and is a 500 alone.
+        store.put_dashboard("broken", "{").unwrap();
+        let (status, list) = get(&app, "/api/v1/dashboards").await;
+        assert_eq!(status, 200);
+        assert_eq!(list["dashboards"].as_array().unwrap().len(), 2);
+        let (status, _) = get(&app, "/api/v1/dashboards/broken").await;
+        assert_eq!(status, 500);
         store.remove_dashboard("city").unwrap();
         let (_, city) = get(&app, "/api/v1/dashboards/city").await;
         assert_eq!(city["builtin"], true);
