@@ -688,19 +688,28 @@ pub(crate) async fn list(State(s): State<AppState>) -> Result<Json<JsonValue>, A
     Ok(Json(json!({ "dashboards": out })))
 }
 
+/// The dashboard `id`: the stored one, else the built-in one; with whether it is built in and when
+/// it was last stored.
+pub(crate) async fn lookup(
+    s: &AppState,
+    id: String,
+) -> Result<Option<(Dashboard, bool, Option<String>)>, ApiError> {
+    let store = s.store.clone();
+    let key = id.clone();
+    let found = blocking(move || Ok(store.dashboard(&key)?)).await?;
+    Ok(match found {
+        Some(st) => Some((stored(&st)?, false, Some(st.modified))),
+        None => builtin(&id).map(|d| (d, true, None)),
+    })
+}
+
 /// `GET /api/v1/dashboards/{id}`
 pub(crate) async fn one(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<JsonValue>, ApiError> {
-    let key = id.clone();
-    let found = blocking(move || Ok(s.store.dashboard(&key)?)).await?;
-    let (d, is_builtin, modified) = match found {
-        Some(st) => (stored(&st)?, false, Some(st.modified)),
-        None => match builtin(&id) {
-            Some(d) => (d, true, None),
-            None => return Err(ApiError::NotFound(format!("dashboard {id:?} not found"))),
-        },
+    let Some((d, is_builtin, modified)) = lookup(&s, id.clone()).await? else {
+        return Err(ApiError::NotFound(format!("dashboard {id:?} not found")));
     };
     let mut v = d.to_json();
     v["builtin"] = json!(is_builtin);

@@ -238,9 +238,24 @@ pub(crate) async fn map(RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
     fixed_page(q.as_deref(), &headers, "/map", ["Map", "地圖", "地图"])
 }
 
-/// `GET /dashboards/{id}`
-pub(crate) async fn dashboard(Path(id): Path<String>, RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
-    fixed_page(q.as_deref(), &headers, &format!("/dashboards/{id}"), ["Dashboard", "儀表板", "仪表板"])
+/// `GET /dashboards/{id}`: the page with the dashboard's title and description; 404 (the UI's page,
+/// which says so) for an unknown id.
+pub(crate) async fn dashboard(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let lang = page_lang(q.as_deref(), &headers);
+    let path = format!("/dashboards/{id}");
+    let head = match crate::dashboards::lookup(&s, id).await? {
+        Some((d, _, _)) => {
+            let text = |t: &citydata_model::LangText| text_in(&json!(t.0), lang);
+            simple(&text(&d.title), &text(&d.description))
+        }
+        None => Head { status: StatusCode::NOT_FOUND, ..simple("404", "") },
+    };
+    Ok(page(lang, &path, head))
 }
 
 /// `GET /datasets/{slug}`: the page with the dataset's title, description and JSON-LD; 404 (the
