@@ -31,6 +31,8 @@
 #   ROWS          rows to generate (default 1000000)
 #   RUNS          runs of sqlite3 .import and citydata (default 3)
 #   SLOW_RUNS     runs of sqlite-utils (default 1)
+#   SU_PYTHON     the Python whose sqlite-utils to measure (default python3; e.g. a venv's python
+#                 with another sqlite-utils version)
 # Installs, if missing: sqlite3 and time (apt-get), sqlite-utils (pip).
 set -euo pipefail
 
@@ -59,9 +61,10 @@ apt_install() {
 # --- the tools ---------------------------------------------------------------------------------
 [ -x /usr/bin/time ] || apt_install time
 command -v sqlite3 >/dev/null || apt_install sqlite3
-python3 -c 'import sqlite_utils' 2>/dev/null || { log "installing sqlite-utils (pip)"; python3 -m pip install --quiet sqlite-utils; }
+SU_PYTHON=${SU_PYTHON:-python3}
+"$SU_PYTHON" -c 'import sqlite_utils' 2>/dev/null || { log "installing sqlite-utils (pip)"; "$SU_PYTHON" -m pip install --quiet sqlite-utils; }
 # The pip console script may land outside PATH; the module entry point always works.
-sqlite_utils=(python3 -m sqlite_utils)
+sqlite_utils=("$SU_PYTHON" -m sqlite_utils)
 # sqlite-utils 3.x infers types only with --detect-types; 4.x does it by default and no longer
 # knows the flag (it has --no-detect-types instead).
 su_help=$("${sqlite_utils[@]}" insert --help)

@@ -3,7 +3,10 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
+import { lang } from './i18n';
+
 const INK = '#1b2430';
+const clock = new Intl.DateTimeFormat(lang(), { hour: '2-digit', minute: '2-digit' });
 const BRAND = '#0b5d7a';
 
 /** Fits a chart to its box's width (and follows it when the window is resized). */
@@ -53,6 +56,9 @@ export function timeChart(
       width: Math.max(200, box.clientWidth - 2),
       height,
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Asia/Hong_Kong'),
+      // Times in the page's language (uPlot's own names are English); the dates tzDate gives
+      // already read as Hong Kong time.
+      fmtDate: () => (d: Date) => clock.format(d),
       axes: [{ stroke: INK }, { stroke: INK, size: 60 }],
       series: [{}, ...series.map((s) => ({ label: s.name, stroke: s.colour, width: 2, spanGaps: true }))],
     },

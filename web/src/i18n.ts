@@ -67,15 +67,6 @@ export function lang(): Lang {
   return current;
 }
 
-/** Chooses `l`, remembers it and reloads the page in it (the URL keeps its other parameters). */
-export function switchLang(l: Lang): void {
-  current = l;
-  remember(l);
-  const url = new URL(location.href);
-  url.searchParams.set('lang', l);
-  location.assign(url.toString());
-}
-
 type Strings = Record<string, [en: string, hant: string, hans: string]>;
 
 const strings: Strings = {
@@ -111,10 +102,10 @@ const strings: Strings = {
   'home.explore': ['Explore', '探索', '探索'],
   'home.map.text': ['Layers of the city on one map, buildings in 3D.', '城市圖層同置一圖，建築物以立體顯示。', '城市图层同置一图，建筑物以立体显示。'],
   'home.dash.text': ['Live readings of the smart lampposts.', '智慧燈柱的即時讀數。', '智慧灯柱的实时读数。'],
-  'fig.datasets': ['datasets', '個數據集', '个数据集'],
-  'fig.organizations': ['publishing organisations', '個發布機構', '个发布机构'],
-  'fig.features': ['mapped features', '個地圖要素', '个地图要素'],
-  'fig.sensors': ['live datastreams', '條即時數據流', '条实时数据流'],
+  'fig.datasets': ['Datasets', '數據集', '数据集'],
+  'fig.organizations': ['Publishing organisations', '發布機構', '发布机构'],
+  'fig.features': ['Mapped features', '地圖要素', '地图要素'],
+  'fig.sensors': ['Live datastreams', '即時數據流', '实时数据流'],
   'datasets.title': ['Datasets', '數據集', '数据集'],
   'datasets.count': ['{0} datasets', '{0} 個數據集', '{0} 个数据集'],
   'datasets.none': ['No dataset matches.', '沒有相符的數據集。', '没有相符的数据集。'],
@@ -213,6 +204,12 @@ export function t(key: string, ...args: (string | number)[]): string {
 /** A number written the way the page's language writes it. */
 export function formatNumber(n: number, digits?: number): string {
   return new Intl.NumberFormat(current, digits === undefined ? undefined : { maximumFractionDigits: digits }).format(n);
+}
+
+/** A headline number: in full below 100,000, else short (`2.7M`, `270萬`), for narrow cards. */
+export function formatCompact(n: number): string {
+  if (Math.abs(n) < 100_000) return formatNumber(n);
+  return new Intl.NumberFormat(current, { notation: 'compact', maximumFractionDigits: 1 }).format(n);
 }
 
 /** A date and time of the API (RFC 3339) written for the page's language, in Hong Kong time. */

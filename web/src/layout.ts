@@ -2,7 +2,7 @@
 // and the page title.
 
 import { h, replace } from './dom';
-import { LANGS, lang, switchLang, t, type Lang } from './i18n';
+import { LANGS, lang, t } from './i18n';
 
 /** The navigation entries: label key and path. */
 const NAV: [string, string][] = [
@@ -24,10 +24,29 @@ export function renderFrame(): void {
   const skip = document.querySelector<HTMLAnchorElement>('.skip-link');
   if (skip) skip.textContent = t('skip');
 
-  const select = h(
-    'select',
-    { id: 'lang-select', onchange: (e: Event) => switchLang((e.target as HTMLSelectElement).value as Lang) },
-    LANGS.map((l) => h('option', { value: l.code, lang: l.code, selected: l.code === lang() }, l.name)),
+  // Links, not a select that navigates on change (WCAG 3.2.2): each keeps the page and its state;
+  // the page remembers a `?lang=` it is opened with.
+  const langLinks = h(
+    'ul',
+    {},
+    LANGS.map((l) => {
+      const url = new URL(location.href);
+      url.searchParams.set('lang', l.code);
+      return h(
+        'li',
+        {},
+        h(
+          'a',
+          {
+            href: url.pathname + url.search,
+            lang: l.code,
+            hreflang: l.code,
+            'aria-current': l.code === lang() ? 'true' : null,
+          },
+          l.name,
+        ),
+      );
+    }),
   );
   const header = document.getElementById('site-header');
   if (header) {
@@ -48,7 +67,7 @@ export function renderFrame(): void {
             ),
           ),
         ),
-        h('div', { class: 'lang' }, h('label', { for: 'lang-select' }, t('lang.label')), select),
+        h('nav', { class: 'lang', 'aria-label': t('lang.label') }, langLinks),
       ),
     );
   }

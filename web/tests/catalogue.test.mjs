@@ -35,7 +35,9 @@ async function api(path) {
 
 test('front page: figures, featured datasets, search leads to results', async () => {
   const page = await openPage(browser, server);
-  await page.goHere('/');
+  const res = await page.goHere('/');
+  // The browser itself refuses scripts and connections from elsewhere.
+  assert.match(res.headers()['content-security-policy'], /script-src 'self';.*connect-src 'self'/);
   await page.locator('.figures').waitFor();
   const catalogue = await api('/api/v1/datasets?limit=0');
   const firstFigure = await page.locator('.figure dd').first().textContent();
@@ -161,11 +163,11 @@ test('quick chart of a numeric column, with a text alternative', async () => {
   await page.context().close();
 });
 
-test('language: the control switches every string, the choice is remembered, ?lang= works', async () => {
+test('language: the links in the header switch every string, the choice is remembered, ?lang= works', async () => {
   const page = await openPage(browser, server);
   await page.goHere('/datasets/hospitals');
   await page.getByRole('heading', { level: 1 }).waitFor();
-  await page.getByLabel('Language').selectOption('zh-Hant');
+  await page.getByRole('navigation', { name: 'Language' }).getByRole('link', { name: '繁體中文' }).click();
   await page.waitForURL(/lang=zh-Hant/);
   await page.getByRole('heading', { level: 1, name: '醫院管理局轄下的醫院' }).waitFor();
   assert.equal(await page.locator('html').getAttribute('lang'), 'zh-Hant');
@@ -180,7 +182,7 @@ test('language: the control switches every string, the choice is remembered, ?la
   await page.locator('.figures').waitFor();
   assert.equal(await page.getByRole('heading', { level: 2, name: '城市数字' }).count(), 1);
   await screenshot(page, 'home-zh-Hans');
-  await page.getByLabel('语言').selectOption('en');
+  await page.getByRole('navigation', { name: '语言' }).getByRole('link', { name: 'English' }).click();
   await page.waitForURL(/lang=en/);
   await page.getByRole('heading', { level: 2, name: 'The city in figures' }).waitFor();
   page.expectClean();

@@ -10,6 +10,7 @@
 mod archive;
 mod ckan;
 mod cql2;
+pub mod dashboards;
 mod dcat;
 mod error;
 mod extract;
@@ -71,6 +72,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/datasets/{slug}/resources/{resource}/download", get(native::download_at))
         .route("/api/v1/blobs/{sha256}", get(native::blob))
         .route("/api/v1/sql", get(sql::sql).post(sql::sql))
+        .route("/api/v1/dashboards", get(dashboards::list))
+        .route("/api/v1/dashboards/{id}", get(dashboards::one))
         .route("/v1/historical-archive/list-files", get(archive::list_files))
         .route("/v1/historical-archive/list-file-versions", get(archive::list_file_versions))
         .route("/v1/historical-archive/get-file", get(archive::get_file))

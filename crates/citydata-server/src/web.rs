@@ -120,6 +120,14 @@ fn text_in(map: &JsonValue, lang: &str) -> String {
         .to_owned()
 }
 
+/// The pages' Content Security Policy: scripts, styles, workers and connections from this server
+/// only (the browser itself refuses anything else, whatever a script or a dataset's text tries);
+/// inline style attributes are allowed (the map and charts set sizes and colours with them), inline
+/// scripts are not (the JSON-LD block is data, which CSP does not run).
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; worker-src 'self' blob:; \
+    object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'";
+
 /// What the server writes into a page.
 struct Head {
     title: String,
@@ -129,11 +137,7 @@ struct Head {
 }
 
 fn site_name(lang: &str) -> &'static str {
-    if lang == "en" {
-        "citydata Hong Kong"
-    } else {
-        "citydata 香港"
-    }
+    in_lang(lang, ["citydata Hong Kong", "citydata 香港", "citydata 香港"])
 }
 
 /// Fills the UI's HTML document for one page.
@@ -178,6 +182,9 @@ fn page(lang: &str, path: &str, head: Head) -> Response {
             (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
             (header::VARY, HeaderValue::from_static("Cookie, Accept-Language")),
+            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)),
+            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+            (header::REFERRER_POLICY, HeaderValue::from_static("same-origin")),
         ],
         html,
     )
@@ -193,51 +200,62 @@ fn simple(title: &str, description: &str) -> Head {
     }
 }
 
-fn tagline(lang: &str) -> &'static str {
+/// A text in the three languages: English, Traditional and Simplified Chinese.
+type Tri = [&'static str; 3];
+
+fn in_lang(lang: &str, text: Tri) -> &'static str {
     match lang {
-        "zh-Hant" => "城市開放數據：搜尋、查詢、地圖、即時監察。",
-        "zh-Hans" => "城市开放数据：搜索、查询、地图、实时监察。",
-        _ => "Open data of the city: find it, query it, map it, watch it live.",
+        "zh-Hant" => text[1],
+        "zh-Hans" => text[2],
+        _ => text[0],
     }
+}
+
+const TAGLINE: Tri = [
+    "Open data of the city: find it, query it, map it, watch it live.",
+    "城市開放數據：搜尋、查詢、地圖、即時監察。",
+    "城市开放数据：搜索、查询、地图、实时监察。",
+];
+
+/// A page whose title does not depend on the data.
+fn fixed_page(query: Option<&str>, headers: &HeaderMap, path: &str, title: Tri) -> Response {
+    let lang = page_lang(query, headers);
+    page(lang, path, simple(in_lang(lang, title), in_lang(lang, TAGLINE)))
 }
 
 /// `GET /`
 pub(crate) async fn home(RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
-    let lang = page_lang(q.as_deref(), &headers);
-    page(lang, "/", simple("", tagline(lang)))
+    fixed_page(q.as_deref(), &headers, "/", ["", "", ""])
 }
 
 /// `GET /datasets`
 pub(crate) async fn datasets(RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
-    let lang = page_lang(q.as_deref(), &headers);
-    let title = match lang {
-        "zh-Hant" => "數據集",
-        "zh-Hans" => "数据集",
-        _ => "Datasets",
-    };
-    page(lang, "/datasets", simple(title, tagline(lang)))
+    fixed_page(q.as_deref(), &headers, "/datasets", ["Datasets", "數據集", "数据集"])
 }
 
 /// `GET /map`
 pub(crate) async fn map(RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
-    let lang = page_lang(q.as_deref(), &headers);
-    let title = match lang {
-        "zh-Hant" => "地圖",
-        "zh-Hans" => "地图",
-        _ => "Map",
-    };
-    page(lang, "/map", simple(title, tagline(lang)))
+    fixed_page(q.as_deref(), &headers, "/map", ["Map", "地圖", "地图"])
 }
 
-/// `GET /dashboards/{id}`
-pub(crate) async fn dashboard(Path(id): Path<String>, RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
+/// `GET /dashboards/{id}`: the page with the dashboard's title and description; 404 (the UI's page,
+/// which says so) for an unknown id.
+pub(crate) async fn dashboard(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let lang = page_lang(q.as_deref(), &headers);
-    let title = match lang {
-        "zh-Hant" => "儀表板",
-        "zh-Hans" => "仪表板",
-        _ => "Dashboard",
+    let path = format!("/dashboards/{id}");
+    let head = match crate::dashboards::lookup(&s, id).await? {
+        Some((d, _, _)) => {
+            let text = |t: &citydata_model::LangText| text_in(&json!(t.0), lang);
+            simple(&text(&d.title), &text(&d.description))
+        }
+        None => Head { status: StatusCode::NOT_FOUND, ..simple("404", "") },
     };
-    page(lang, &format!("/dashboards/{id}"), simple(title, tagline(lang)))
+    Ok(page(lang, &path, head))
 }
 
 /// `GET /datasets/{slug}`: the page with the dataset's title, description and JSON-LD; 404 (the

@@ -9,6 +9,7 @@
 //! no type of the database driver appears in it, so nothing outside knows which backend runs. Every
 //! identifier that reaches SQL goes through [`quote_ident`]; every value is a bound parameter.
 
+pub mod dashboards;
 mod ident;
 mod query;
 mod search;

@@ -1,5 +1,7 @@
 //! `citydata`: the command line. Each command is a thin shell over the library parts.
 
+mod dashboard;
+
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -141,6 +143,11 @@ enum Command {
         #[arg(long)]
         day: Option<String>,
     },
+    /// Add, list and remove dashboards (JSON definitions served at /dashboards/{id}).
+    Dashboard {
+        #[command(subcommand)]
+        command: dashboard::DashboardCommand,
+    },
     /// Check a database: file integrity, and that every current version has its complete table.
     /// Exits non-zero when it finds a problem.
     Check {
@@ -197,6 +204,7 @@ fn run() -> Result<()> {
                 },
             }
         }
+        Command::Dashboard { command } => dashboard::run(command),
         Command::PublishReadings { db, day } => publish_readings(&db, day.as_deref()),
         Command::Serve { db, port, host, no_demo, mqtt, no_simulate } => {
             serve(&db, &host, port, no_demo, mqtt.as_deref(), !no_simulate)

@@ -105,7 +105,9 @@ async function draw(s: State, results: HTMLElement, facetBox: HTMLElement, go: (
   }
   results.removeAttribute('aria-busy');
 
-  // Facets: a group of checkboxes per field; ticking one filters at once.
+  // Facets: a group of checkboxes per field; ticking one filters at once. On a phone the groups
+  // start closed, so that the results come first.
+  const wide = window.matchMedia('(min-width: 800px)').matches;
   replace(
     facetBox,
     FACETS.map((field) => {
@@ -116,7 +118,7 @@ async function draw(s: State, results: HTMLElement, facetBox: HTMLElement, go: (
       if (shown.length === 0) return null;
       return h(
         'details',
-        { open: active.length > 0 || field === 'organization' || field === 'format' },
+        { open: active.length > 0 || (wide && (field === 'organization' || field === 'format')) },
         h('summary', {}, t(`facet.${field}`)),
         h(
           'fieldset',

@@ -2,7 +2,7 @@
 
 import { apiUrl, getJson, type Rows, type SearchResult } from '../api';
 import { h, replace } from '../dom';
-import { formatNumber, t } from '../i18n';
+import { formatCompact, formatNumber, t } from '../i18n';
 import { errorBox, setTitle } from '../layout';
 import { datasetCard, searchForm } from './common';
 
@@ -92,7 +92,7 @@ export async function render(main: HTMLElement): Promise<void> {
             'div',
             { class: 'figure' },
             h('dt', { lang: f.lang ?? null }, f.label),
-            h('dd', {}, formatNumber(f.value)),
+            h('dd', { title: formatNumber(f.value) }, formatCompact(f.value)),
             f.note ? h('dd', { class: 'meta-line', lang: f.lang ?? null }, f.note) : null,
           ))),
     );

@@ -13,6 +13,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Statement};
 use sha2::{Digest, Sha256};
 
 mod cond;
+mod dashboards;
 mod query;
 mod sandbox;
 pub(crate) mod sensors;
@@ -21,7 +22,7 @@ mod spatial;
 use crate::{quote_ident, Dataset, NewVersion, Organization, Resource, Result, Rows, StoreError, Version};
 
 /// The newest schema this build writes.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 const MIGRATIONS: &[&str] = &[
     r"
@@ -99,6 +100,8 @@ CREATE TABLE value_counts (
 ALTER TABLE versions ADD COLUMN spatial TEXT;
 ",
     sensors::MIGRATION,
+    // Dashboards a publisher added (definitions as JSON text).
+    dashboards::MIGRATION,
 ];
 
 const CHUNK: usize = 1 << 20;

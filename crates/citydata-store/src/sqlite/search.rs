@@ -647,7 +647,7 @@ mod tests {
         c.execute_batch(
             "PRAGMA foreign_keys = OFF; DROP TABLE search_text; DROP TABLE value_counts;
              DROP TABLE value_count_columns; ALTER TABLE versions DROP COLUMN spatial;
-             PRAGMA user_version = 1;",
+             DROP TABLE dashboards; PRAGMA user_version = 1;",
         )
         .unwrap();
         let tables: Vec<String> = c

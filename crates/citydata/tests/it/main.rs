@@ -6,6 +6,7 @@
 
 mod common;
 mod crash;
+mod dashboard;
 mod demo;
 mod live;
 mod publish;
