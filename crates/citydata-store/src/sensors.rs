@@ -556,6 +556,27 @@ pub struct Rollup {
     pub mean: f64,
 }
 
+/// A bucket of a datastream's rollups as a commit left it: the rollups a write changed, with their
+/// values after the write (see [`Committed::rollups`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RollupChange {
+    /// The datastream.
+    pub datastream: i64,
+    /// The bucket's length.
+    pub resolution: Resolution,
+    /// The bucket's figures after the write.
+    pub rollup: Rollup,
+}
+
+/// What one [`SensorWriter::write`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    /// Per batch, what became of each reading, or why the batch was refused.
+    pub batches: Vec<Result<Vec<Written>, Refused>>,
+    /// Every rollup bucket the write changed, once each, with its figures after the commit.
+    pub rollups: Vec<RollupChange>,
+}
+
 /// One observation with the names of what it measures: a row of a day's readings
 /// ([`Store::observations_between`](crate::Store::observations_between)).
 #[derive(Debug, Clone, PartialEq)]
@@ -596,12 +617,13 @@ pub struct SensorWriter {
 impl SensorWriter {
     /// Stores several batches in one transaction and commits it. Each batch is checked whole first:
     /// a refused batch stores nothing and does not affect the others. Returns, per batch, what
-    /// became of each reading, or why the batch was refused. When the call fails (the database),
-    /// nothing of any batch was committed.
+    /// became of each reading, or why the batch was refused, and the rollup buckets the commit
+    /// changed with their new figures. When the call fails (the database), nothing of any batch was
+    /// committed.
     ///
     /// # Errors
     /// Database errors.
-    pub fn write(&mut self, batches: &[&[Reading]]) -> crate::Result<Vec<Result<Vec<Written>, Refused>>> {
+    pub fn write(&mut self, batches: &[&[Reading]]) -> crate::Result<Committed> {
         self.inner.write(batches)
     }
 

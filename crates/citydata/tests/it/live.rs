@@ -150,6 +150,71 @@ fn sse_streams_new_observations_and_resumes_with_last_event_id() {
 }
 
 #[test]
+fn sse_streams_rollups_of_each_commit_and_resumes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-demo"]);
+    // Station A (datastream 1): AQHI 2 at 17:00Z and 3 at 18:00Z.
+    let (status, body) = post(&server, "/api/v1/feeds/aqhi", &aqhi_doc(1..3));
+    assert_eq!(status, 200, "{body}");
+    let mut s = Stream::open(&server, "datastreams=1&rollups=hour&observations=false", None);
+    // A late reading into the 17:00 hour: the hour's rollup is sent with the whole bucket's figures.
+    let obs = r#"{"phenomenonTime": "2026-10-04T17:30:00Z", "result": 7, "Datastream": {"@iot.id": 1}}"#;
+    let (status, body) = post(&server, "/sta/v1.1/Observations", obs);
+    assert_eq!(status, 201, "{body}");
+    let id = body["@iot.id"].as_i64().unwrap();
+    let e = s.next();
+    assert_eq!(e.event, "rollup");
+    assert_eq!(e.id, Some(id), "a rollup's id is its commit's greatest observation id");
+    let d = &e.data;
+    assert_eq!(
+        (d["kind"].as_str(), d["datastream"].as_i64(), d["resolution"].as_str()),
+        (Some("rollup"), Some(1), Some("hour"))
+    );
+    assert_eq!(d["phenomenonTime"], "2026-10-04T17:00:00Z/2026-10-04T18:00:00Z");
+    assert_eq!((d["count"].as_u64(), d["min"].as_f64(), d["max"].as_f64()), (Some(2), Some(2.0), Some(7.0)));
+    assert_eq!((d["mean"].as_f64(), d["asOf"].as_i64()), (Some(4.5), Some(id)));
+    // The next reading's observation and minute are not asked for: only its hour comes.
+    let obs = r#"{"phenomenonTime": "2026-10-04T18:10:00Z", "result": 1, "Datastream": {"@iot.id": 1}}"#;
+    let (_, body) = post(&server, "/sta/v1.1/Observations", obs);
+    let id2 = body["@iot.id"].as_i64().unwrap();
+    let e = s.next();
+    assert_eq!((e.event.as_str(), e.id), ("rollup", Some(id2)));
+    assert_eq!(e.data["phenomenonTime"], "2026-10-04T18:00:00Z/2026-10-04T19:00:00Z");
+    assert_eq!((e.data["count"].as_u64(), e.data["mean"].as_f64()), (Some(2), Some(2.0)));
+    drop(s);
+    // Resuming after the first late reading, with observations and both resolutions: its commit's
+    // rollups again (snapshots), then the second reading and its rollups, in stream order.
+    let mut s = Stream::open(&server, "datastreams=1&rollups=minute,hour", Some(id));
+    let got: Vec<(String, Option<i64>, String)> = (0..5)
+        .map(|_| {
+            let e = s.next();
+            let res = e.data["resolution"].as_str().unwrap_or("").to_owned();
+            (e.event, e.id, res)
+        })
+        .collect();
+    let want = [
+        ("rollup", id, "minute"),
+        ("rollup", id, "hour"),
+        ("observation", id2, ""),
+        ("rollup", id2, "minute"),
+        ("rollup", id2, "hour"),
+    ];
+    let want: Vec<(String, Option<i64>, String)> =
+        want.iter().map(|(k, i, r)| ((*k).to_owned(), Some(*i), (*r).to_owned())).collect();
+    assert_eq!(got, want);
+    for (q, says) in [
+        ("datastreams=1&rollups=day", "is not a rollup"),
+        ("datastreams=1&observations=false", "asks for nothing"),
+        ("datastreams=1&observations=no", "neither true nor false"),
+    ] {
+        let mut resp = agent().get(&format!("{}/api/v1/live?{q}", server.url)).call().unwrap();
+        assert_eq!(resp.status().as_u16(), 400, "{q}");
+        let body: Value = resp.body_mut().read_json().unwrap();
+        assert!(body["error"]["message"].as_str().unwrap().contains(says), "{q}: {body}");
+    }
+}
+
+#[test]
 fn feeds_in_the_government_shapes_are_stored_once() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &["--no-demo"]);
