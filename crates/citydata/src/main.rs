@@ -62,10 +62,11 @@ enum Command {
         /// Stop after this many seconds (default: run until interrupted).
         #[arg(long)]
         duration: Option<f64>,
-        /// How many lampposts.
-        #[arg(long, default_value_t = 400)]
-        lampposts: usize,
-        /// The seed: the same seed gives the same city.
+        /// How many lampposts: the first N sensing lampposts of the demo's lamppost layer (default:
+        /// all of them, the ids and places of the demo's map).
+        #[arg(long)]
+        lampposts: Option<usize>,
+        /// The seed of the readings (the lampposts are always the demo's).
         #[arg(long, default_value_t = 2026)]
         seed: u64,
         /// Post the government's feed shapes instead (the Observatory's lamppost JSON every 10
@@ -312,7 +313,11 @@ fn serve(
         // The demo database is the one holding the demo's smart-city dataset.
         let demo = store.dataset_slugs()?.iter().any(|s| s.as_str() == "smart-city");
         let sim = (simulate && demo).then(|| {
-            citydata_sensors::simulate::start_in_process(store.clone(), ingest.clone(), stop.clone())
+            let fleet: citydata_sensors::simulate::MakeFleet = Box::new(|| {
+                let city = citydata::demo::City::hong_kong().map_err(|e| e.to_string())?;
+                citydata::lampposts::fleet(&city, None).map_err(|e| e.to_string())
+            });
+            citydata_sensors::simulate::start_in_process(store.clone(), ingest.clone(), fleet, stop.clone())
         });
         // Each day's readings become open data just after the day ends (and at start, the days missed).
         let daily = citydata::readings::spawn_daily(store.clone(), stop.clone())
@@ -369,7 +374,7 @@ fn simulate(
     api: &str,
     rate: f64,
     duration: Option<f64>,
-    lampposts: usize,
+    lampposts: Option<usize>,
     seed: u64,
     feeds: bool,
 ) -> Result<()> {
@@ -387,7 +392,8 @@ fn simulate(
             s.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     });
-    let fleet = citydata_sensors::simulate::Fleet::demo(lampposts, seed);
+    let city = citydata::demo::City::hong_kong()?;
+    let fleet = citydata::lampposts::fleet(&city, lampposts)?;
     let said = citydata_sensors::simulate::run_cli(target, api, &fleet, feeds, &opts, &stop)?;
     println!("{said}");
     Ok(())

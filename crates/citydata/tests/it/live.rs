@@ -467,6 +467,27 @@ fn simulate_over_http_and_mqtt() {
     let datastreams = count(&server, "Datastreams");
     assert_eq!(count(&server, "Things"), 4);
     assert!(datastreams >= 8, "{datastreams}");
+    // They are the first sensing lampposts of the demo's map, with its ids, places, area and district.
+    let city = citydata::demo::City::hong_kong().unwrap();
+    let fleet = citydata::lampposts::fleet(&city, Some(4)).unwrap();
+    let things = server.json(
+        "/sta/v1.1/Things?$filter=properties/area%20eq%20'Kowloon%20East'&$expand=Locations,Datastreams($select=name,properties)&$orderby=id",
+    );
+    let things = things["value"].as_array().unwrap();
+    assert_eq!(things.len(), 4, "{things:?}");
+    for (t, l) in things.iter().zip(&fleet.lampposts) {
+        assert_eq!(t["name"], format!("Smart lamppost {}", l.id));
+        assert_eq!(t["properties"]["network"], "smart-lampposts");
+        assert_eq!(t["properties"]["district"].as_str(), l.district.as_deref());
+        assert_eq!(t["Locations"][0]["location"]["coordinates"], serde_json::json!([l.lon, l.lat]));
+        let measures: Vec<&str> = t["Datastreams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["properties"]["measure"].as_str().unwrap())
+            .collect();
+        assert_eq!(measures.len(), l.measures.len(), "{t}");
+    }
     assert_eq!(count(&server, "Observations"), first);
     let out =
         crate::common::ok(dir.path(), &[&args[..], &[mqtt.as_str(), "--api", server.url.as_str()]].concat());
@@ -511,5 +532,20 @@ fn the_demo_city_is_alive() {
         assert!(t.elapsed() < Duration::from_secs(180), "no observation from the demo's lampposts");
         std::thread::sleep(Duration::from_millis(500));
     }
-    assert_eq!(count(&server, "Things"), 400);
+    let city = citydata::demo::City::hong_kong().unwrap();
+    let fleet = citydata::lampposts::fleet(&city, None).unwrap();
+    assert_eq!(count(&server, "Things"), fleet.lampposts.len() as u64);
+    // "Air quality by area" is one query: the Things of an area with their PM2.5 Datastreams.
+    let q = "/sta/v1.1/Things?$filter=properties/area%20eq%20'Central'&$top=1000&$expand=Datastreams($filter=ObservedProperty/name%20eq%20'PM2.5')";
+    let central = server.json(q);
+    let want = fleet.lampposts.iter().filter(|l| l.area == "Central").count();
+    assert_eq!(central["value"].as_array().unwrap().len(), want);
+    let pm: usize =
+        central["value"].as_array().unwrap().iter().map(|t| t["Datastreams"].as_array().unwrap().len()).sum();
+    let want_pm = fleet
+        .lampposts
+        .iter()
+        .filter(|l| l.area == "Central" && l.measures.contains(&citydata_sensors::simulate::Measure::Pm25))
+        .count();
+    assert_eq!(pm, want_pm);
 }
