@@ -3,12 +3,12 @@
 //! the MQTT bridge against a real mosquitto that the test restarts mid-stream.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::common::Server;
+use crate::mqtt::{Broker, Device};
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -263,114 +263,6 @@ fn feeds_in_the_government_shapes_are_stored_once() {
     assert_eq!(status, 404);
 }
 
-/// A mosquitto broker on a free port, with persistence, stopped on drop.
-struct Broker {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<std::process::Child>,
-}
-
-impl Broker {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        // Started as root, mosquitto drops to its own user, which must be able to save here.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut b = Broker { port, dir, child: None };
-        b.restart();
-        b
-    }
-
-    fn restart(&mut self) {
-        self.stop();
-        let conf = self.dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n\
-                 autosave_interval 1\nmax_inflight_messages 1000\nmax_queued_messages 100000\n",
-                self.port,
-                self.dir.path().display()
-            ),
-        )
-        .unwrap();
-        let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("mosquitto");
-        let child = std::process::Command::new(exe)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("mosquitto must be installed (.ci/run installs it)");
-        self.child = Some(child);
-        let t = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(t.elapsed() < Duration::from_secs(10), "mosquitto did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = std::process::Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A device publishing at QoS 1, one message at a time, waiting for the broker's PUBACK.
-struct Device {
-    client: rumqttc::Client,
-    acks: std::sync::mpsc::Receiver<u16>,
-}
-
-impl Device {
-    fn connect(port: u16) -> Device {
-        let mut mo = rumqttc::MqttOptions::new("device-e2e", "127.0.0.1", port);
-        mo.set_keep_alive(Duration::from_secs(5));
-        let (client, mut conn) = rumqttc::Client::new(mo, 100);
-        let (tx, acks) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for ev in conn.iter() {
-                match ev {
-                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(a))) => {
-                        if tx.send(a.pkid).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
-                }
-            }
-        });
-        Device { client, acks }
-    }
-
-    fn publish_acked(&mut self, topic: &str, payload: &str, patience: Duration) -> bool {
-        while self.acks.try_recv().is_ok() {}
-        let until = Instant::now() + patience;
-        while Instant::now() < until {
-            if self.client.publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.to_owned()).is_err() {
-                return false;
-            }
-            if self.acks.recv_timeout(Duration::from_millis(500)).is_ok() {
-                return true;
-            }
-        }
-        false
-    }
-}
-
 fn reading(i: u32) -> String {
     format!(
         r#"{{"phenomenonTime":"2026-10-05T{:02}:{:02}:{:02}Z","result":{i}}}"#,
@@ -393,7 +285,7 @@ fn mqtt_readings_are_stored_counted_announced_and_survive_a_broker_restart() {
         assert!(t.elapsed() < Duration::from_secs(10), "the server did not connect to the broker");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut dev = Device::connect(broker.port);
+    let mut dev = Device::connect(broker.port, "device-e2e");
     let topic = "v1.1/Datastreams(1)/Observations";
     let patience = Duration::from_secs(15);
     assert!(dev.publish_acked(topic, "{\"result\": 1}", patience));

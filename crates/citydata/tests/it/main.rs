@@ -8,6 +8,8 @@ mod common;
 mod crash;
 mod demo;
 mod live;
+mod mqtt;
+mod mqtt_crash;
 mod publish;
 mod readings;
 mod sensors_crash;
