@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""bench/live.py: sensor ingest over HTTP and MQTT against raw SQLite, and SSE fan-out latency.
+"""bench/live.py: sensor ingest over HTTP and MQTT against raw SQLite, SSE fan-out latency, and the
+latest value of every datastream.
 
-Three measurements, one `citydata serve --no-demo --no-simulate` on a new database each:
+Four measurements, one `citydata serve --no-demo --no-simulate` on a new database each:
 
   http     CreateObservations, batches of BATCH (5,000) readings over 10 datastreams, posted one
            after another on one kept-alive connection; each answer (201) comes after the commit.
@@ -20,7 +21,14 @@ Three measurements, one `citydata serve --no-demo --no-simulate` on a new databa
            commit: delivery often comes first, so this is negative then), and how many clients got
            every event.
 
-Run:  bench/live.py [http] [mqtt] [fanout]      (all three by default)
+  latest   LATEST (10,000) datastreams with READINGS (3) readings each; then ROUNDS (50) times, one
+           after another on one kept-alive connection, the SensorThings request for the latest
+           observation of every datastream
+           (`Datastreams?$top=10000&$expand=Observations($top=1;$orderby=phenomenonTime desc)`),
+           timed from the request to the last byte of the answer. Printed: p50/p99/max and the
+           answer's size; the answer is checked (every datastream, its latest reading).
+
+Run:  bench/live.py [http] [mqtt] [fanout] [latest]      (all four by default)
 Environment: CITYDATA_BIN (default: target/release/citydata, else target/debug/citydata),
 BATCHES (40), BATCH (5000), SUBSCRIBERS (1000), RATE (20), SECONDS (10), INFLIGHT (1000: mosquitto's
 max_inflight_messages toward citydata, which acknowledges only after the commit).
@@ -324,12 +332,74 @@ def bench_fanout(work):
           f"ack-to-delivery p50 {q(ack_lat, 50):.1f} ms, p99 {q(ack_lat, 99):.1f} ms ({len(send_lat)} deliveries)")
 
 
+LATEST = int(os.environ.get("LATEST", 10000))
+READINGS = int(os.environ.get("READINGS", 3))
+ROUNDS = int(os.environ.get("ROUNDS", 50))
+
+
+def bench_latest(work):
+    server = Server(work)
+    try:
+        status, sensor = server.call("POST", "/sta/v1.1/Sensors",
+                                     {"name": "s", "description": "s", "encodingType": "text/html", "metadata": "x"})
+        assert status == 201, status
+        status, prop = server.call("POST", "/sta/v1.1/ObservedProperties",
+                                   {"name": "PM2.5", "definition": "p", "description": "p"})
+        assert status == 201, status
+        per_thing = 1000
+        for t in range(0, LATEST, per_thing):
+            body = {"name": f"lamppost {t // per_thing}", "description": "benchmark thing",
+                    "Datastreams": [{"name": f"ds {t + i}", "description": "d",
+                                     "observationType": "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement",
+                                     "unitOfMeasurement": {"name": "n", "symbol": "n", "definition": "n"},
+                                     "Sensor": {"@iot.id": sensor["@iot.id"]},
+                                     "ObservedProperty": {"@iot.id": prop["@iot.id"]}}
+                                    for i in range(min(per_thing, LATEST - t))]}
+            status, _ = server.call("POST", "/sta/v1.1/Things", body)
+            assert status == 201, status
+        status, page = server.call("GET", f"/sta/v1.1/Datastreams?$select=id&$top={LATEST}")
+        ids = [d["@iot.id"] for d in page["value"]]
+        assert len(ids) == LATEST, len(ids)
+        # READINGS readings each, in batches of at most 30,000; the last one of each is the latest.
+        per = max(1, 30000 // READINGS)
+        for k in range(0, LATEST, per):
+            body = [{"Datastream": {"@iot.id": d}, "components": ["phenomenonTime", "result"],
+                     "dataArray": [[iso(T0 * 1_000_000 + r * 60_000_000), d + r / 10] for r in range(READINGS)]}
+                    for d in ids[k:k + per]]
+            status, _ = server.call("POST", "/sta/v1.1/CreateObservations", body)
+            assert status == 201, status
+        path = (f"/sta/v1.1/Datastreams?$top={LATEST}&$expand=Observations($top=1;$orderby=phenomenonTime%20desc)")
+        conn = server.conn()
+        times, size = [], 0
+        for r in range(ROUNDS + 3):
+            start = time.perf_counter()
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            text = resp.read()
+            took = (time.perf_counter() - start) * 1000
+            assert resp.status == 200, resp.status
+            if r >= 3:
+                times.append(took)
+            size = len(text)
+        doc = json.loads(text)
+        got = {d["@iot.id"]: d["Observations"] for d in doc["value"]}
+        assert len(got) == LATEST, len(got)
+        for d, obs in got.items():
+            assert len(obs) == 1 and abs(obs[0]["result"] - (d + (READINGS - 1) / 10)) < 1e-9, (d, obs)
+    finally:
+        server.stop()
+    q = lambda xs, p: statistics.quantiles(xs, n=100, method="inclusive")[p - 1]
+    print(f"latest: the latest observation of each of {LATEST} datastreams ({READINGS} readings each), "
+          f"{ROUNDS} requests of {size / 1e6:.2f} MB: p50 {q(times, 50):.1f} ms, p99 {q(times, 99):.1f} ms, "
+          f"max {max(times):.1f} ms")
+
+
 def main():
-    which = sys.argv[1:] or ["http", "mqtt", "fanout"]
+    which = sys.argv[1:] or ["http", "mqtt", "fanout", "latest"]
     print(f"binary: {binary()}")
     for w in which:
         with tempfile.TemporaryDirectory() as work:
-            {"http": bench_http, "mqtt": bench_mqtt, "fanout": bench_fanout}[w](work)
+            {"http": bench_http, "mqtt": bench_mqtt, "fanout": bench_fanout, "latest": bench_latest}[w](work)
 
 
 if __name__ == "__main__":
