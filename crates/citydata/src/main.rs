@@ -41,6 +41,10 @@ enum Command {
         /// v1.1/Datastreams({id})/Observations at QoS 1; every new observation is published there.
         #[arg(long, env = "CITYDATA_MQTT")]
         mqtt: Option<String>,
+        /// Do not publish each new observation back to the MQTT broker (the SensorThings MQTT
+        /// extension's announcements); the server then only takes readings from it.
+        #[arg(long, requires = "mqtt")]
+        no_mqtt_announce: bool,
         /// Do not run the lamppost simulator, which otherwise runs on the demo database (one
         /// holding the demo's smart-city dataset) so that the demo city is alive.
         #[arg(long)]
@@ -199,8 +203,8 @@ fn run() -> Result<()> {
             }
         }
         Command::PublishReadings { db, day } => publish_readings(&db, day.as_deref()),
-        Command::Serve { db, port, host, no_demo, mqtt, no_simulate } => {
-            serve(&db, &host, port, no_demo, mqtt.as_deref(), !no_simulate)
+        Command::Serve { db, port, host, no_demo, mqtt, no_mqtt_announce, no_simulate } => {
+            serve(&db, &host, port, no_demo, mqtt.as_deref(), !no_mqtt_announce, !no_simulate)
         }
         Command::Simulate { target, api, rate, duration, lampposts, seed, feeds } => {
             simulate(&target, &api, rate, duration, lampposts, seed, feeds)
@@ -279,6 +283,7 @@ fn serve(
     port: u16,
     no_demo: bool,
     mqtt: Option<&str>,
+    announce: bool,
     simulate: bool,
 ) -> Result<()> {
     let broker = mqtt.map(citydata_sensors::mqtt::BrokerUrl::parse).transpose()?;
@@ -306,7 +311,7 @@ fn serve(
             citydata_sensors::mqtt::start(
                 &b,
                 ingest.clone(),
-                citydata_sensors::mqtt::BridgeOptions::default(),
+                citydata_sensors::mqtt::BridgeOptions { announce, ..Default::default() },
             )
         });
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -430,9 +430,11 @@ fn put_value(buf: &mut Vec<u8>, v: &SVal) {
 }
 
 /// The service's base URL as JSON text (quoted, escaped once) without the closing quote, to which
-/// links are appended.
+/// links are appended; and the expansions read while writing, kept to be dropped after the answer
+/// (see [`drop_later`]).
 struct Links {
     quoted: Vec<u8>,
+    spent: std::cell::RefCell<Vec<Vec<Page>>>,
 }
 
 impl Links {
@@ -440,7 +442,7 @@ impl Links {
         let mut quoted = Vec::with_capacity(base.len() + 2);
         put_str(&mut quoted, base);
         quoted.pop();
-        Links { quoted }
+        Links { quoted, spent: std::cell::RefCell::default() }
     }
 
     /// `"{base}/{Set}({id})` (open: the caller adds the rest and the closing quote).
@@ -557,7 +559,19 @@ fn write_entities(
         }
         buf.push(b'}');
     }
+    links.spent.borrow_mut().extend(expansions.into_iter().map(|(_, pages)| pages));
     Ok(())
+}
+
+/// Drops what a large answer was made from on the blocking pool, after the answer has left:
+/// freeing tens of thousands of entities takes milliseconds that the client need not wait for.
+fn drop_later<T: Send + 'static>(x: T) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => {
+            h.spawn_blocking(move || drop(x));
+        }
+        Err(_) => drop(x),
+    }
 }
 
 fn query_of(set: EntitySet, within: Option<Within>, o: &Options) -> EntityQuery {
@@ -676,6 +690,9 @@ fn read(
                 put_str(&mut buf, &next_link(here, query, q.top, q.skip));
             }
             buf.push(b'}');
+            if entities.len() >= 1000 {
+                drop_later((entities, links.spent.into_inner()));
+            }
             Ok(json_bytes(StatusCode::OK, buf))
         }
         Target::Entity(set, id) => {
