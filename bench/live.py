@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""bench/live.py: sensor ingest over HTTP and MQTT against raw SQLite, and SSE fan-out latency.
+"""bench/live.py: sensor ingest over HTTP and MQTT against raw SQLite, SSE fan-out latency, and the
+latest value of every datastream.
 
-Three measurements, one `citydata serve --no-demo --no-simulate` on a new database each:
+Four measurements, one `citydata serve --no-demo --no-simulate` on a new database each:
 
   http     CreateObservations, batches of BATCH (5,000) readings over 10 datastreams, posted one
            after another on one kept-alive connection; each answer (201) comes after the commit.
@@ -12,6 +13,12 @@ Three measurements, one `citydata serve --no-demo --no-simulate` on a new databa
   mqtt     the same readings published at QoS 1 to a mosquitto the script starts (INFLIGHT in flight toward citydata),
            which the server takes through `--mqtt`; timed from the first publish until the
            server's counters (`/api/v1/live/stats`) show every reading stored, i.e. committed.
+           The readings are published by PUBLISHERS (4) device connections, one process each,
+           each with up to WINDOW (1,000) messages awaiting the broker's PUBACK (one Python
+           connection alone cannot feed the broker as fast as citydata commits). ANNOUNCE=0 runs
+           the server with --no-mqtt-announce: each stored observation is then not published
+           back to the broker (whose one thread otherwise carries it, and its echo to citydata's
+           own subscription, besides the device's message).
   fanout   SUBSCRIBERS (1,000) SSE clients on one datastream while a writer posts one reading
            every 1/RATE s for SECONDS. Each reading's result is its send time; a client notes when
            the event arrives (clients run in PROCS (2) processes and parse after the run, so that
@@ -20,7 +27,16 @@ Three measurements, one `citydata serve --no-demo --no-simulate` on a new databa
            commit: delivery often comes first, so this is negative then), and how many clients got
            every event.
 
-Run:  bench/live.py [http] [mqtt] [fanout]      (all three by default)
+  latest   LATEST (10,000) datastreams with READINGS (3) readings each; then ROUNDS (50) times, one
+           after another on one kept-alive connection, the SensorThings request for the latest
+           observation of every datastream
+           (`Datastreams?$top=10000&$expand=Observations($top=1;$orderby=phenomenonTime desc)`,
+           "full"), and the same with `$select` of the datastreams' id and name and the
+           observations' time and result ("selected", what a dashboard asks), each timed from the
+           request to the last byte of the answer. Printed: p50/p99/max and the answer's size; the
+           answers are checked (every datastream, its latest reading).
+
+Run:  bench/live.py [http] [mqtt] [fanout] [latest]      (all four by default)
 Environment: CITYDATA_BIN (default: target/release/citydata, else target/debug/citydata),
 BATCHES (40), BATCH (5000), SUBSCRIBERS (1000), RATE (20), SECONDS (10), INFLIGHT (1000: mosquitto's
 max_inflight_messages toward citydata, which acknowledges only after the commit).
@@ -49,6 +65,9 @@ RATE = float(os.environ.get("RATE", 20))
 SECONDS = float(os.environ.get("SECONDS", 10))
 DATASTREAMS = 10
 INFLIGHT = int(os.environ.get("INFLIGHT", 1000))  # mosquitto max_inflight_messages toward citydata
+PUBLISHERS = int(os.environ.get("PUBLISHERS", 4))  # device connections (processes) publishing
+WINDOW = int(os.environ.get("WINDOW", 1000))  # unacknowledged messages per device connection
+ANNOUNCE = os.environ.get("ANNOUNCE", "1") != "0"  # ANNOUNCE=0: serve --no-mqtt-announce
 
 
 def binary():
@@ -198,7 +217,7 @@ def bench_mqtt(work):
         f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages {INFLIGHT}\nmax_queued_messages 1000000\n")
     broker = subprocess.Popen([mosq, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
-    server = Server(work, ["--mqtt", f"mqtt://127.0.0.1:{port}"])
+    server = Server(work, ["--mqtt", f"mqtt://127.0.0.1:{port}"] + ([] if ANNOUNCE else ["--no-mqtt-announce"]))
     try:
         ids = make_datastreams(server, DATASTREAMS)
         while not (server.call("GET", "/api/v1/live/stats")[1]["mqtt"] or [{}])[0].get("connected"):
@@ -209,25 +228,24 @@ def bench_mqtt(work):
                 topic = mqtt_str(f"v1.1/Datastreams({ids[d]})/Observations")
                 payload = json.dumps({"phenomenonTime": iso(t), "result": v}).encode()
                 msgs.append((topic, payload))
-        dev = socket.create_connection(("127.0.0.1", port))
-        dev.sendall(mqtt_packet(0x10, mqtt_str("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 60) + mqtt_str("bench-device")))
-        assert dev.recv(4)[0] == 0x20
         n = len(msgs)
+        # PUBLISHERS device connections, each in its own process with its own window of WINDOW
+        # unacknowledged messages, publish disjoint shares of the readings.
+        import multiprocessing
+        go = multiprocessing.Event()
+        done = multiprocessing.Queue()
+        shares = [msgs[k::PUBLISHERS] for k in range(PUBLISHERS)]
+        procs = [multiprocessing.Process(target=publisher, args=(port, f"bench-device-{k}", shares[k], go, done))
+                 for k in range(PUBLISHERS)]
+        for p in procs:
+            p.start()
+        time.sleep(0.5)
         start = time.perf_counter()
-        sent, acked, window, buf = 0, 0, 1000, b""
-        while acked < n:
-            out = []
-            while sent < n and sent - acked < window:
-                topic, payload = msgs[sent]
-                pkid = sent % 65535 + 1
-                out.append(mqtt_packet(0x32, topic + struct.pack("!H", pkid) + payload))
-                sent += 1
-            if out:
-                dev.sendall(b"".join(out))
-            buf += dev.recv(65536)
-            while len(buf) >= 4 and buf[0] == 0x40:
-                acked += 1
-                buf = buf[4:]
+        go.set()
+        for _ in procs:
+            assert done.get() == "ok"
+        for p in procs:
+            p.join()
         broker_s = time.perf_counter() - start
         while True:
             m = server.call("GET", "/api/v1/live/stats")[1]["mqtt"][0]
@@ -235,12 +253,37 @@ def bench_mqtt(work):
                 break
             time.sleep(0.02)
         stored_s = time.perf_counter() - start
-        print(f"mqtt: {n} observations at QoS 1: all acknowledged by the broker in {broker_s:.2f} s, all committed by "
+        print(f"mqtt{'' if ANNOUNCE else ' (no announcements)'}: {n} observations at QoS 1 from {PUBLISHERS} device connections (window {WINDOW}, broker in-flight "
+              f"toward citydata {INFLIGHT}): all acknowledged by the broker in {broker_s:.2f} s, all committed by "
               f"citydata in {stored_s:.2f} s: {n / stored_s:,.0f}/s ({m['stored']} stored, {m['duplicates']} duplicates)")
     finally:
         server.stop()
         broker.terminate()
         broker.wait()
+
+
+def publisher(port, client_id, msgs, go, done):
+    """One device connection: publishes `msgs` at QoS 1 with up to WINDOW unacknowledged."""
+    dev = socket.create_connection(("127.0.0.1", port))
+    dev.sendall(mqtt_packet(0x10, mqtt_str("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 60) + mqtt_str(client_id)))
+    assert dev.recv(4)[0] == 0x20
+    packets = [mqtt_packet(0x32, topic + struct.pack("!H", i % 65535 + 1) + payload)
+               for i, (topic, payload) in enumerate(msgs)]
+    n = len(packets)
+    go.wait()
+    sent, acked, buf = 0, 0, b""
+    while acked < n:
+        if sent < n and sent - acked < WINDOW:
+            upto = min(n, acked + WINDOW)
+            dev.sendall(b"".join(packets[sent:upto]))
+            sent = upto
+        buf += dev.recv(1 << 20)
+        k = len(buf) // 4  # every packet the broker sends here is a 4-byte PUBACK
+        assert all(buf[j] == 0x40 for j in range(0, k * 4, 4)), buf[:16]
+        acked += k
+        buf = buf[k * 4:]
+    dev.close()
+    done.put("ok")
 
 
 async def subscriber(host, port, path, got, ready):
@@ -324,12 +367,80 @@ def bench_fanout(work):
           f"ack-to-delivery p50 {q(ack_lat, 50):.1f} ms, p99 {q(ack_lat, 99):.1f} ms ({len(send_lat)} deliveries)")
 
 
+LATEST = int(os.environ.get("LATEST", 10000))
+READINGS = int(os.environ.get("READINGS", 3))
+ROUNDS = int(os.environ.get("ROUNDS", 50))
+
+
+def bench_latest(work):
+    server = Server(work)
+    try:
+        status, sensor = server.call("POST", "/sta/v1.1/Sensors",
+                                     {"name": "s", "description": "s", "encodingType": "text/html", "metadata": "x"})
+        assert status == 201, status
+        status, prop = server.call("POST", "/sta/v1.1/ObservedProperties",
+                                   {"name": "PM2.5", "definition": "p", "description": "p"})
+        assert status == 201, status
+        per_thing = 1000
+        for t in range(0, LATEST, per_thing):
+            body = {"name": f"lamppost {t // per_thing}", "description": "benchmark thing",
+                    "Datastreams": [{"name": f"ds {t + i}", "description": "d",
+                                     "observationType": "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement",
+                                     "unitOfMeasurement": {"name": "n", "symbol": "n", "definition": "n"},
+                                     "Sensor": {"@iot.id": sensor["@iot.id"]},
+                                     "ObservedProperty": {"@iot.id": prop["@iot.id"]}}
+                                    for i in range(min(per_thing, LATEST - t))]}
+            status, _ = server.call("POST", "/sta/v1.1/Things", body)
+            assert status == 201, status
+        status, page = server.call("GET", f"/sta/v1.1/Datastreams?$select=id&$top={LATEST}")
+        ids = [d["@iot.id"] for d in page["value"]]
+        assert len(ids) == LATEST, len(ids)
+        # READINGS readings each, in batches of at most 30,000; the last one of each is the latest.
+        per = max(1, 30000 // READINGS)
+        for k in range(0, LATEST, per):
+            body = [{"Datastream": {"@iot.id": d}, "components": ["phenomenonTime", "result"],
+                     "dataArray": [[iso(T0 * 1_000_000 + r * 60_000_000), d + r / 10] for r in range(READINGS)]}
+                    for d in ids[k:k + per]]
+            status, _ = server.call("POST", "/sta/v1.1/CreateObservations", body)
+            assert status == 201, status
+        full = f"/sta/v1.1/Datastreams?$top={LATEST}&$expand=Observations($top=1;$orderby=phenomenonTime%20desc)"
+        lean = (f"/sta/v1.1/Datastreams?$top={LATEST}&$select=id,name&$expand=Observations($top=1;"
+                f"$orderby=phenomenonTime%20desc;$select=phenomenonTime,result)")
+        conn = server.conn()
+        runs = {}
+        for name, path in (("full", full), ("selected", lean)):
+            times, size = [], 0
+            for r in range(ROUNDS + 3):
+                start = time.perf_counter()
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                text = resp.read()
+                took = (time.perf_counter() - start) * 1000
+                assert resp.status == 200, resp.status
+                if r >= 3:
+                    times.append(took)
+                size = len(text)
+            doc = json.loads(text)
+            got = {d["@iot.id"]: d["Observations"] for d in doc["value"]}
+            assert len(got) == LATEST, len(got)
+            for d, obs in got.items():
+                assert len(obs) == 1 and abs(obs[0]["result"] - (d + (READINGS - 1) / 10)) < 1e-9, (d, obs)
+            runs[name] = (times, size)
+    finally:
+        server.stop()
+    q = lambda xs, p: statistics.quantiles(xs, n=100, method="inclusive")[p - 1]
+    for name, (times, size) in runs.items():
+        print(f"latest ({name}): the latest observation of each of {LATEST} datastreams ({READINGS} readings each), "
+              f"{ROUNDS} requests of {size / 1e6:.2f} MB: p50 {q(times, 50):.1f} ms, p99 {q(times, 99):.1f} ms, "
+              f"max {max(times):.1f} ms")
+
+
 def main():
-    which = sys.argv[1:] or ["http", "mqtt", "fanout"]
+    which = sys.argv[1:] or ["http", "mqtt", "fanout", "latest"]
     print(f"binary: {binary()}")
     for w in which:
         with tempfile.TemporaryDirectory() as work:
-            {"http": bench_http, "mqtt": bench_mqtt, "fanout": bench_fanout}[w](work)
+            {"http": bench_http, "mqtt": bench_mqtt, "fanout": bench_fanout, "latest": bench_latest}[w](work)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ use citydata_store::Store;
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::{BoxFuture, Event, Ingest, IngestError, NewObservation, Observation, Observer, Outcome};
+use crate::{
+    BoxFuture, Event, Ingest, IngestError, NewObservation, Observation, Observer, Outcome, RollupEvent,
+};
 
 /// The most observations one submitted batch may hold.
 pub const MAX_BATCH: usize = 50_000;
@@ -271,7 +273,7 @@ fn commit(
     counters: &Counters,
 ) {
     let batches: Vec<&[Reading]> = jobs.iter().map(|j| j.readings.as_slice()).collect();
-    let results = match writer.write(&batches) {
+    let committed = match writer.write(&batches) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "writing observations failed; nothing of this group was stored");
@@ -284,7 +286,7 @@ fn commit(
     counters.transactions.fetch_add(1, Ordering::Relaxed);
     let mut new = Vec::new();
     let mut replies = Vec::with_capacity(jobs.len());
-    for (job, result) in jobs.into_iter().zip(results) {
+    for (job, result) in jobs.into_iter().zip(committed.batches) {
         let answer = match result {
             Err(Refused::UnknownDatastream(id)) => {
                 counters.refused.fetch_add(1, Ordering::Relaxed);
@@ -315,7 +317,17 @@ fn commit(
         replies.push((job.reply, answer));
     }
     // Observers first, then the callers: whoever was told of a commit can find its events there.
-    let events_now: Vec<Arc<Event>> = new.into_iter().map(|o| Arc::new(Event::Observation(o))).collect();
+    // A commit's rollups follow its observations; they carry the commit's greatest new id.
+    let as_of = new.iter().map(|o| o.id).max().unwrap_or(0);
+    let mut events_now: Vec<Arc<Event>> = new.into_iter().map(|o| Arc::new(Event::Observation(o))).collect();
+    if as_of > 0 {
+        events_now.extend(
+            committed
+                .rollups
+                .into_iter()
+                .map(|change| Arc::new(Event::Rollup(RollupEvent { as_of, change }))),
+        );
+    }
     for observer in observers.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
         for ev in &events_now {
             observer(ev);
@@ -439,12 +451,23 @@ mod tests {
         let mut q = EntityQuery::all(EntitySet::Observation);
         q.count = true;
         assert_eq!(store.sta_query(&q).unwrap().count, Some(1000));
-        let mut seen = 0;
+        let (mut seen, mut last_id, mut rollups) = (0, 0, 0);
         while let Ok(e) = events.try_recv() {
-            assert!(matches!(*e, Event::Observation(_)));
-            seen += 1;
+            match &*e {
+                Event::Observation(o) => {
+                    assert!(o.id > last_id, "a commit's observations come after the previous rollups");
+                    last_id = o.id;
+                    seen += 1;
+                }
+                Event::Rollup(r) => {
+                    assert_eq!(r.as_of, last_id, "a rollup follows its commit's observations");
+                    assert_eq!(r.change.datastream, pm);
+                    rollups += 1;
+                }
+            }
         }
         assert_eq!(seen, 1000, "one event per stored observation, none for duplicates");
+        assert!(rollups >= 2 * stats.transactions as usize, "each commit announces its minute and hour");
         // The minute rollups add up to the readings.
         let minutes = store.rollups(pm, Resolution::Minute, 0, i64::MAX).unwrap();
         assert_eq!(minutes.iter().map(|r| r.count).sum::<u64>(), 1000);

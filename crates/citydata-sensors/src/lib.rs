@@ -66,6 +66,19 @@ pub enum Outcome {
 pub enum Event {
     /// A new observation, after its commit.
     Observation(Observation),
+    /// A rollup bucket that a commit changed, with its figures after the commit. A commit's rollup
+    /// events follow all of its observation events.
+    Rollup(RollupEvent),
+}
+
+/// A datastream's minute or hour rollup bucket as a commit left it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RollupEvent {
+    /// The greatest id among the observations of the commit that changed it: rollup events sort
+    /// after the observations of their commit and before those of later commits.
+    pub as_of: i64,
+    /// The datastream, its bucket length and its figures.
+    pub change: citydata_store::sensors::RollupChange,
 }
 
 /// Why a batch was refused; nothing of it is stored.

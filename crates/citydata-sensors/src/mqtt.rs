@@ -512,7 +512,7 @@ async fn announce_loop(mut rx: broadcast::Receiver<Arc<Event>>, client: AsyncCli
     loop {
         match rx.recv().await {
             Ok(ev) => {
-                let Event::Observation(o) = &*ev;
+                let Event::Observation(o) = &*ev else { continue };
                 let mut v = observation_json(o);
                 if let Some(m) = v.as_object_mut() {
                     m.remove("Datastream@iot.id");

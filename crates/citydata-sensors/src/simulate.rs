@@ -1,7 +1,9 @@
 //! The simulator of the demo's smart lampposts, and the directory that gives each series its
 //! SensorThings Datastream.
 //!
-//! A [`Fleet`] of lampposts in the four urban areas of the demo carries devices; each device
+//! A [`Fleet`] of lampposts in the four urban areas of the demo carries devices (the binary makes it
+//! from the demo's own lamppost layer, so that ids and places match the map; [`Fleet::demo`] is a
+//! stand-alone fleet for tests and benchmarks); each device
 //! measures some [`Measure`]s (PM2.5, NO2, AQHI, temperature, humidity, traffic flow and speed).
 //! [`Model::value`] is a pure function of the series, the instant and the seed: diurnal cycles,
 //! morning and evening rush hours (weekdays stronger than weekends), pollution that follows traffic,
@@ -157,6 +159,8 @@ pub struct Lamppost {
     pub id: String,
     /// The urban area.
     pub area: String,
+    /// The district it stands in, when known.
+    pub district: Option<String>,
     /// Longitude, WGS 84.
     pub lon: f64,
     /// Latitude, WGS 84.
@@ -200,6 +204,7 @@ impl Fleet {
             lampposts.push(Lamppost {
                 id: format!("{code}{:04}", 1000 + i / AREAS.len()),
                 area: area.to_owned(),
+                district: None,
                 lon: ((lon0 + r * a.cos()) * 1e6).round() / 1e6,
                 lat: ((lat0 + r * a.sin() * 0.9) * 1e6).round() / 1e6,
                 measures,
@@ -372,6 +377,13 @@ pub struct SeriesSpec {
     /// The sensor network the Thing belongs to, kept in the Thing's `properties.network` (the
     /// daily open-data readings are published per network).
     pub network: String,
+    /// The urban area, kept in the Thing's `properties.area` when known.
+    pub area: Option<String>,
+    /// The district, kept in the Thing's `properties.district` when known.
+    pub district: Option<String>,
+    /// What is measured ([`Measure::code`]), kept in the Datastream's `properties.measure` when
+    /// known.
+    pub measure: Option<&'static str>,
     /// The Datastream's name.
     pub name: String,
     /// The ObservedProperty: name, definition, description.
@@ -394,6 +406,9 @@ impl SeriesSpec {
             thing_description: format!("Smart lamppost {} in {} (simulated readings)", l.id, l.area),
             location: Some((l.lon, l.lat)),
             network: LAMPPOST_NETWORK.to_owned(),
+            area: Some(l.area.clone()),
+            district: l.district.clone(),
+            measure: Some(m.code()),
             name: format!("{} at lamppost {}", pn, l.id),
             property: (pn.into(), pd.into(), pdesc.into()),
             unit: (un.into(), us.into(), ud.into()),
@@ -478,6 +493,9 @@ impl SeriesSpec {
                 _ => "sensors",
             }
             .to_owned(),
+            area: None,
+            district: None,
+            measure: m.map(Measure::code),
             name: format!("{} ({key})", property.0),
             property,
             unit,
@@ -530,10 +548,17 @@ pub fn ensure_datastreams(dir: &mut dyn Directory, specs: &[SeriesSpec]) -> Resu
                 named.insert((set, name.to_owned()), id);
                 Ok(id)
             };
+        let mut thing_props = json!({"network": s.network});
+        if let Some(a) = &s.area {
+            thing_props["area"] = json!(a);
+        }
+        if let Some(d) = &s.district {
+            thing_props["district"] = json!(d);
+        }
         let mut thing_body = json!({
             "name": s.thing,
             "description": s.thing_description,
-            "properties": {"network": s.network},
+            "properties": thing_props,
         });
         if let Some((lon, lat)) = s.location {
             thing_body["Locations"] = json!([{
@@ -563,7 +588,10 @@ pub fn ensure_datastreams(dir: &mut dyn Directory, specs: &[SeriesSpec]) -> Resu
                 "description": format!("{} of {}", s.property.2, s.thing),
                 "observationType": "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement",
                 "unitOfMeasurement": {"name": s.unit.0, "symbol": s.unit.1, "definition": s.unit.2},
-                "properties": {"key": s.key},
+                "properties": match s.measure {
+                    Some(m) => json!({"key": s.key, "measure": m}),
+                    None => json!({"key": s.key}),
+                },
                 "Thing": {"@iot.id": thing},
                 "Sensor": {"@iot.id": sensor},
                 "ObservedProperty": {"@iot.id": prop},
@@ -1005,19 +1033,33 @@ pub fn run(
     }
 }
 
-/// Starts the demo's simulator in this process, on its own thread: 400 lampposts, each series one
-/// reading a minute, into `ingest` (Datastreams created in `store` first if missing). Call from
-/// within a tokio runtime. The thread ends when `stop` is set.
+/// Makes the fleet to simulate (on the simulator's thread: it may take a moment).
+pub type MakeFleet = Box<dyn FnOnce() -> Result<Fleet, String> + Send>;
+
+/// Starts the demo's simulator in this process, on its own thread: the fleet `make_fleet` gives,
+/// each series one reading a minute, into `ingest` (Datastreams created in `store` first if
+/// missing). Call from within a tokio runtime. The thread ends when `stop` is set.
 pub fn start_in_process(
     store: Arc<Store>,
     ingest: Arc<dyn Ingest>,
+    make_fleet: MakeFleet,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     let runtime = tokio::runtime::Handle::current();
     std::thread::spawn(move || {
-        let fleet = Fleet::demo(400, 2026);
+        let fleet = match make_fleet() {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, "the lamppost simulator has no fleet");
+                return;
+            }
+        };
         let specs: Vec<SeriesSpec> =
             fleet.series().iter().map(|(i, m)| SeriesSpec::lamppost(&fleet.lampposts[*i], *m)).collect();
+        if specs.is_empty() {
+            tracing::warn!("the lamppost simulator's fleet measures nothing");
+            return;
+        }
         let t = Instant::now();
         let ids = match ensure_datastreams(&mut StoreDirectory { store: &store }, &specs) {
             Ok(ids) => ids,

@@ -1,14 +1,17 @@
-//! Live city data over HTTP: the Server-Sent Events stream of new observations
+//! Live city data over HTTP: the Server-Sent Events stream of new observations and rollups
 //! (`GET /api/v1/live`), the government feeds posted in their own shapes
 //! (`POST /api/v1/feeds/{kind}`), and the counters of both and of the MQTT bridge
 //! (`GET /api/v1/live/stats`).
 //!
 //! The stream sends each committed observation of the chosen datastreams as an `observation`
-//! event whose `id:` is the observation's id; a client that reconnects with `Last-Event-ID` first
-//! gets what it missed that the hub still holds, then a `gap` event for each datastream of which
-//! the hub no longer holds everything after that id. A client too slow to keep up is dropped (its
-//! stream ends) rather than slowing anyone else; it reconnects and resumes. A comment is sent every
-//! 15 s when nothing else is, so that proxies keep the connection open.
+//! event whose `id:` is the observation's id and, when asked (`rollups=minute,hour`), each minute or
+//! hour bucket a commit changed as a `rollup` event (count, min, max, mean after the commit) whose
+//! `id:` is that commit's greatest observation id. A client that reconnects with `Last-Event-ID`
+//! first gets what it missed that the hub still holds (the rollups of the resume id's own commit
+//! again: they are snapshots, a repeat is harmless), then a `gap` event for each datastream of
+//! which the hub no longer holds everything after that id. A client too slow to keep up is dropped
+//! (its stream ends) rather than slowing anyone else; it reconnects and resumes. A comment is sent
+//! every 15 s when nothing else is, so that proxies keep the connection open.
 //!
 //! **Invariant:** nothing here writes the store except through the ingest (readings) and the store's
 //! SensorThings create (the Things and Datastreams of feed series met for the first time).
@@ -24,7 +27,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::{Extension, Json};
 use citydata_sensors::feeds::{self, FeedKind};
-use citydata_sensors::live::{LiveConfig, LiveEvent, LiveHub};
+use citydata_sensors::live::{LiveConfig, LiveEvent, LiveHub, Want};
 use citydata_sensors::simulate::{ensure_datastreams, SeriesSpec, StoreDirectory};
 use citydata_sensors::{IngestError, Outcome};
 use citydata_store::sensors::{EntityQuery, EntitySet};
@@ -64,6 +67,38 @@ pub(crate) struct LiveParams {
     datastreams: Option<String>,
     #[serde(rename = "lastEventId")]
     last_event_id: Option<String>,
+    rollups: Option<String>,
+    observations: Option<String>,
+}
+
+/// What a stream asks for: observations unless `observations=false`, and the rollups named in
+/// `rollups` (`minute`, `hour`, comma-separated; none by default).
+fn parse_want(p: &LiveParams) -> Result<Want, ApiError> {
+    let mut want = Want::default();
+    for part in p.rollups.as_deref().unwrap_or("").split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part {
+            "minute" => want.minute = true,
+            "hour" => want.hour = true,
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "rollups: {other:?} is not a rollup; give minute, hour or minute,hour"
+                )))
+            }
+        }
+    }
+    want.observations = match p.observations.as_deref() {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!("observations: {other:?} is neither true nor false")))
+        }
+    };
+    if !(want.observations || want.minute || want.hour) {
+        return Err(ApiError::BadRequest(
+            "observations=false asks for nothing unless rollups names minute or hour".into(),
+        ));
+    }
+    Ok(want)
 }
 
 fn parse_ids(list: &str) -> Result<Vec<i64>, ApiError> {
@@ -95,7 +130,7 @@ fn sse_event(e: &LiveEvent) -> SseEvent {
     SseEvent::default().event(e.kind).id(e.id.to_string()).data(&e.data)
 }
 
-/// `GET /api/v1/live?datastreams=1,2,3`
+/// `GET /api/v1/live?datastreams=1,2,3[&rollups=minute,hour][&observations=false]`
 pub(crate) async fn live(
     State(s): State<AppState>,
     Extension(live): Extension<Live>,
@@ -103,6 +138,7 @@ pub(crate) async fn live(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let ids = parse_ids(p.datastreams.as_deref().unwrap_or(""))?;
+    let want = parse_want(&p)?;
     let last =
         match headers.get("last-event-id").map(|v| v.to_str().unwrap_or("")).or(p.last_event_id.as_deref()) {
             None | Some("") => None,
@@ -124,8 +160,8 @@ pub(crate) async fn live(
         Ok(())
     })
     .await??;
-    let sub = live.hub.subscribe(&ids, last);
-    tracing::debug!(client = sub.client(), datastreams = ?ids, resume = ?last, "live stream opened");
+    let sub = live.hub.subscribe(&ids, want, last);
+    tracing::debug!(client = sub.client(), datastreams = ?ids, ?want, resume = ?last, "live stream opened");
     let mut first: Vec<SseEvent> =
         vec![SseEvent::default().retry(Duration::from_secs(2)).comment("citydata live")];
     for ds in &sub.gaps {

@@ -556,6 +556,27 @@ pub struct Rollup {
     pub mean: f64,
 }
 
+/// A bucket of a datastream's rollups as a commit left it: the rollups a write changed, with their
+/// values after the write (see [`Committed::rollups`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RollupChange {
+    /// The datastream.
+    pub datastream: i64,
+    /// The bucket's length.
+    pub resolution: Resolution,
+    /// The bucket's figures after the write.
+    pub rollup: Rollup,
+}
+
+/// What one [`SensorWriter::write`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    /// Per batch, what became of each reading, or why the batch was refused.
+    pub batches: Vec<Result<Vec<Written>, Refused>>,
+    /// Every rollup bucket the write changed, once each, with its figures after the commit.
+    pub rollups: Vec<RollupChange>,
+}
+
 /// One observation with the names of what it measures: a row of a day's readings
 /// ([`Store::observations_between`](crate::Store::observations_between)).
 #[derive(Debug, Clone, PartialEq)]
@@ -596,12 +617,13 @@ pub struct SensorWriter {
 impl SensorWriter {
     /// Stores several batches in one transaction and commits it. Each batch is checked whole first:
     /// a refused batch stores nothing and does not affect the others. Returns, per batch, what
-    /// became of each reading, or why the batch was refused. When the call fails (the database),
-    /// nothing of any batch was committed.
+    /// became of each reading, or why the batch was refused, and the rollup buckets the commit
+    /// changed with their new figures. When the call fails (the database), nothing of any batch was
+    /// committed.
     ///
     /// # Errors
     /// Database errors.
-    pub fn write(&mut self, batches: &[&[Reading]]) -> crate::Result<Vec<Result<Vec<Written>, Refused>>> {
+    pub fn write(&mut self, batches: &[&[Reading]]) -> crate::Result<Committed> {
         self.inner.write(batches)
     }
 
@@ -750,6 +772,71 @@ pub fn parse_time_or_interval(s: &str) -> Result<(Micros, Option<Micros>), Strin
 /// Writes microseconds as an ISO 8601 instant in UTC (`2024-01-02T03:04:05.123Z`).
 #[must_use]
 pub fn format_time(us: Micros) -> String {
+    let mut buf = [0u8; 27];
+    match write_time(&mut buf, us) {
+        // The digits and separators written are ASCII.
+        Some(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+        None => format_time_slow(us),
+    }
+}
+
+/// Writes `us` as [`format_time`] does into `buf` and returns the length, for the years 0 to 9999
+/// (`None` for others); with no allocation and no formatting machinery, as the answers of large
+/// queries hold tens of thousands of times.
+fn write_time(buf: &mut [u8; 27], us: Micros) -> Option<usize> {
+    let secs = us.div_euclid(1_000_000);
+    let frac = us.rem_euclid(1_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (the proleptic Gregorian calendar, by eras of 400 years).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    let digits = |buf: &mut [u8; 27], at: usize, n: i64, width: usize| {
+        let mut n = n;
+        for k in (0..width).rev() {
+            // A digit, 0..=9.
+            buf[at + k] = b'0' + u8::try_from(n % 10).unwrap_or(0);
+            n /= 10;
+        }
+    };
+    digits(buf, 0, year, 4);
+    buf[4] = b'-';
+    digits(buf, 5, month, 2);
+    buf[7] = b'-';
+    digits(buf, 8, day, 2);
+    buf[10] = b'T';
+    digits(buf, 11, sod / 3600, 2);
+    buf[13] = b':';
+    digits(buf, 14, sod / 60 % 60, 2);
+    buf[16] = b':';
+    digits(buf, 17, sod % 60, 2);
+    let n = if frac == 0 {
+        19
+    } else if frac % 1000 == 0 {
+        buf[19] = b'.';
+        digits(buf, 20, frac / 1000, 3);
+        23
+    } else {
+        buf[19] = b'.';
+        digits(buf, 20, frac, 6);
+        26
+    };
+    buf[n] = b'Z';
+    Some(n + 1)
+}
+
+/// [`format_time`] through the `time` crate, for the years [`write_time`] does not write.
+fn format_time_slow(us: Micros) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let base = format!(
@@ -774,6 +861,36 @@ pub fn format_time(us: Micros) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_time_writer_agrees_with_the_time_crate() {
+        // Days across leap years, centuries and eras, each fraction shape, before 1970 too.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut checked = 0;
+        for k in 0..200_000i64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            #[allow(clippy::cast_possible_wrap)]
+            let r = (x >> 1) as i64;
+            let us = match k % 4 {
+                0 => r % 253_402_300_800_000_000 - 62_167_219_200_000_000, // 0000..9999
+                1 => (r % 400_000 - 200_000) * 86_400_000_000,             // midnights
+                2 => (r % 4_000_000_000) * 1000,                           // milliseconds
+                _ => r % 4_102_444_800_000_000,                            // 1970..2100
+            };
+            let mut buf = [0u8; 27];
+            if let Some(n) = write_time(&mut buf, us) {
+                assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), format_time_slow(us), "{us}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 190_000, "{checked}");
+        for us in [0, -1, 951_782_400_000_000, 4_107_542_400_000_000, -62_167_219_200_000_000] {
+            assert_eq!(format_time(us), format_time_slow(us), "{us}");
+        }
+        assert_eq!(format_time(-62_167_219_200_000_001), format_time_slow(-62_167_219_200_000_001));
+    }
 
     #[test]
     fn times_round_trip() {

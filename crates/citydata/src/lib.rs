@@ -4,8 +4,10 @@
 //! - [`publish`]: the publishing pipeline (formats in, one store transaction out).
 //! - [`demo`]: the built-in Hong Kong demo datasets.
 //! - [`readings`]: each day's sensor readings published as a new version of an open dataset.
+//! - [`lampposts`]: the sensor simulator's fleet, made from the demo's smart-lamppost layer.
 
 pub mod demo;
+pub mod lampposts;
 pub mod publish;
 pub mod readings;
 mod spatial;

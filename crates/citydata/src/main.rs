@@ -43,6 +43,10 @@ enum Command {
         /// v1.1/Datastreams({id})/Observations at QoS 1; every new observation is published there.
         #[arg(long, env = "CITYDATA_MQTT")]
         mqtt: Option<String>,
+        /// Do not publish each new observation back to the MQTT broker (the SensorThings MQTT
+        /// extension's announcements); the server then only takes readings from it.
+        #[arg(long, requires = "mqtt")]
+        no_mqtt_announce: bool,
         /// Do not run the lamppost simulator, which otherwise runs on the demo database (one
         /// holding the demo's smart-city dataset) so that the demo city is alive.
         #[arg(long)]
@@ -64,10 +68,11 @@ enum Command {
         /// Stop after this many seconds (default: run until interrupted).
         #[arg(long)]
         duration: Option<f64>,
-        /// How many lampposts.
-        #[arg(long, default_value_t = 400)]
-        lampposts: usize,
-        /// The seed: the same seed gives the same city.
+        /// How many lampposts: the first N sensing lampposts of the demo's lamppost layer (default:
+        /// all of them, the ids and places of the demo's map).
+        #[arg(long)]
+        lampposts: Option<usize>,
+        /// The seed of the readings (the lampposts are always the demo's).
         #[arg(long, default_value_t = 2026)]
         seed: u64,
         /// Post the government's feed shapes instead (the Observatory's lamppost JSON every 10
@@ -206,8 +211,8 @@ fn run() -> Result<()> {
         }
         Command::Dashboard { command } => dashboard::run(command),
         Command::PublishReadings { db, day } => publish_readings(&db, day.as_deref()),
-        Command::Serve { db, port, host, no_demo, mqtt, no_simulate } => {
-            serve(&db, &host, port, no_demo, mqtt.as_deref(), !no_simulate)
+        Command::Serve { db, port, host, no_demo, mqtt, no_mqtt_announce, no_simulate } => {
+            serve(&db, &host, port, no_demo, mqtt.as_deref(), !no_mqtt_announce, !no_simulate)
         }
         Command::Simulate { target, api, rate, duration, lampposts, seed, feeds } => {
             simulate(&target, &api, rate, duration, lampposts, seed, feeds)
@@ -286,6 +291,7 @@ fn serve(
     port: u16,
     no_demo: bool,
     mqtt: Option<&str>,
+    announce: bool,
     simulate: bool,
 ) -> Result<()> {
     let broker = mqtt.map(citydata_sensors::mqtt::BrokerUrl::parse).transpose()?;
@@ -313,14 +319,18 @@ fn serve(
             citydata_sensors::mqtt::start(
                 &b,
                 ingest.clone(),
-                citydata_sensors::mqtt::BridgeOptions::default(),
+                citydata_sensors::mqtt::BridgeOptions { announce, ..Default::default() },
             )
         });
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         // The demo database is the one holding the demo's smart-city dataset.
         let demo = store.dataset_slugs()?.iter().any(|s| s.as_str() == "smart-city");
         let sim = (simulate && demo).then(|| {
-            citydata_sensors::simulate::start_in_process(store.clone(), ingest.clone(), stop.clone())
+            let fleet: citydata_sensors::simulate::MakeFleet = Box::new(|| {
+                let city = citydata::demo::City::hong_kong().map_err(|e| e.to_string())?;
+                citydata::lampposts::fleet(&city, None).map_err(|e| e.to_string())
+            });
+            citydata_sensors::simulate::start_in_process(store.clone(), ingest.clone(), fleet, stop.clone())
         });
         // Each day's readings become open data just after the day ends (and at start, the days missed).
         let daily = citydata::readings::spawn_daily(store.clone(), stop.clone())
@@ -377,7 +387,7 @@ fn simulate(
     api: &str,
     rate: f64,
     duration: Option<f64>,
-    lampposts: usize,
+    lampposts: Option<usize>,
     seed: u64,
     feeds: bool,
 ) -> Result<()> {
@@ -395,7 +405,8 @@ fn simulate(
             s.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     });
-    let fleet = citydata_sensors::simulate::Fleet::demo(lampposts, seed);
+    let city = citydata::demo::City::hong_kong()?;
+    let fleet = citydata::lampposts::fleet(&city, lampposts)?;
     let said = citydata_sensors::simulate::run_cli(target, api, &fleet, feeds, &opts, &stop)?;
     println!("{said}");
     Ok(())

@@ -385,3 +385,63 @@ async fn sensorthings_end_to_end() {
     assert_eq!(api.ids("/Datastreams").await.len(), 2);
     api.fails("DELETE", &format!("/Things({t1})"), None, StatusCode::NOT_FOUND, "not found").await;
 }
+
+/// The JSON written straight into bytes is the JSON the `serde_json::Value` of each property gives:
+/// every kind of value, text that needs escaping (in values and in the base URL), non-finite
+/// numbers, and `$select`.
+#[test]
+fn written_json_is_the_json_of_the_values() {
+    use citydata_store::sensors::{Entity, EntitySet, SVal};
+    let e = Entity {
+        set: EntitySet::Observation,
+        id: 42,
+        props: vec![
+            ("phenomenonTime", SVal::Interval(0, 1_500_000)),
+            ("resultTime", SVal::Time(-1)),
+            ("result", SVal::Num(f64::NAN)),
+            ("validTime", SVal::Null),
+            ("parameters", SVal::Json(json!({"a\"b": ["\u{1}", 1.5e300, null, "香港"]}))),
+        ],
+    };
+    for (base, select) in [
+        ("http://h/sta/v1.1", None),
+        ("http://h\"x\\y/sta/v1.1", None),
+        ("http://h", Some(vec!["id".to_owned(), "result".to_owned(), "Datastream".to_owned()])),
+    ] {
+        let mut buf = Vec::new();
+        super::open_entity(&mut buf, &super::Links::new(base), &e, select.as_deref());
+        buf.push(b'}');
+        let text = String::from_utf8(buf).unwrap();
+        let written: Value = serde_json::from_str(&text).unwrap();
+        let wants = |n: &str| select.as_ref().is_none_or(|s| s.iter().any(|x| x == n));
+        let link = format!("{base}/Observations(42)");
+        let mut want = serde_json::Map::new();
+        want.insert("@iot.id".into(), json!(42));
+        if select.is_none() {
+            want.insert("@iot.selfLink".into(), json!(link));
+        }
+        for (k, v) in &e.props {
+            if wants(k) && (*v != SVal::Null || *k == "result") {
+                want.insert((*k).into(), super::value_json(v));
+            }
+        }
+        for nav in ["Datastream", "FeatureOfInterest"] {
+            if wants(nav) {
+                want.insert(format!("{nav}@iot.navigationLink"), json!(format!("{link}/{nav}")));
+            }
+        }
+        let want = Value::Object(want);
+        assert_eq!(written, want, "{base} {select:?}");
+        // Byte for byte, key order included.
+        assert_eq!(text, serde_json::to_string(&want).unwrap());
+    }
+    let mut buf = Vec::new();
+    super::open_entity(&mut buf, &super::Links::new("b"), &e, Some(&["result".to_owned()]));
+    assert_eq!(String::from_utf8(buf).unwrap(), r#"{"result":null"#);
+    // Integers of every size.
+    for n in [0, 7, -7, 10, i64::MAX, i64::MIN] {
+        let mut buf = Vec::new();
+        super::put_int(&mut buf, n);
+        assert_eq!(String::from_utf8(buf).unwrap(), n.to_string());
+    }
+}

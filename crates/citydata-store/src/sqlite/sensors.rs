@@ -26,9 +26,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transact
 use serde_json::Value as Json;
 
 use crate::sensors::{
-    parse_time, parse_time_or_interval, ArithOp, CmpOp, Entity, EntityQuery, EntitySet, Expr, Func, Link,
-    Micros, NewEntity, ObservationType, Page, Reading, ReadingRow, Refused, Resolution, Rollup, SVal,
-    Written, RETENTION_PROPERTY,
+    parse_time, parse_time_or_interval, ArithOp, CmpOp, Committed, Entity, EntityQuery, EntitySet, Expr,
+    Func, Link, Micros, NewEntity, ObservationType, Page, Reading, ReadingRow, Refused, Resolution, Rollup,
+    RollupChange, SVal, Written, RETENTION_PROPERTY,
 };
 use crate::{Result, StoreError};
 
@@ -1377,18 +1377,38 @@ fn add_to_rollups(sums: &mut Sums, r: &Reading) {
     }
 }
 
-fn write_rollups(c: &Connection, sums: &Sums) -> Result<()> {
+/// Adds `sums` to the rollups and returns the buckets changed with their figures after the change,
+/// ordered by datastream, resolution and bucket.
+fn write_rollups(c: &Connection, sums: &Sums) -> Result<Vec<RollupChange>> {
     let mut st = c.prepare_cached(
         "INSERT INTO sta_rollups (datastream_id, resolution, bucket, count, min, max, sum)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (datastream_id, resolution, bucket) DO UPDATE SET
            count = count + excluded.count, min = min(min, excluded.min), max = max(max, excluded.max),
-           sum = sum + excluded.sum",
+           sum = sum + excluded.sum
+         RETURNING count, min, max, sum",
     )?;
+    let mut changes = Vec::with_capacity(sums.len());
     for ((ds, res, bucket), (n, lo, hi, sum)) in sums {
-        st.execute(params![ds, res, bucket, n, lo, hi, sum])?;
+        let (count, min, max, total): (i64, f64, f64, f64) = st
+            .query_row(params![ds, res, bucket, n, lo, hi, sum], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+        let resolution = if *res == Resolution::Minute.micros() / 1_000_000 {
+            Resolution::Minute
+        } else {
+            Resolution::Hour
+        };
+        #[allow(clippy::cast_precision_loss)] // counts stay far below 2^52
+        let mean = if count > 0 { total / count as f64 } else { 0.0 };
+        changes.push(RollupChange {
+            datastream: *ds,
+            resolution,
+            rollup: Rollup { start: *bucket, count: u64::try_from(count).unwrap_or(0), min, max, mean },
+        });
     }
-    Ok(())
+    changes.sort_by_key(|c| (c.datastream, c.resolution == Resolution::Hour, c.rollup.start));
+    Ok(changes)
 }
 
 /// Grows the observed areas of the datastreams by the features their new readings name.
@@ -1409,10 +1429,7 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn write(
-        &mut self,
-        batches: &[&[Reading]],
-    ) -> Result<Vec<std::result::Result<Vec<Written>, Refused>>> {
+    pub(crate) fn write(&mut self, batches: &[&[Reading]]) -> Result<Committed> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = write_in(&tx, batches)?;
         tx.commit()?;
@@ -1450,10 +1467,7 @@ impl Writer {
     }
 }
 
-fn write_in(
-    c: &Connection,
-    batches: &[&[Reading]],
-) -> Result<Vec<std::result::Result<Vec<Written>, Refused>>> {
+fn write_in(c: &Connection, batches: &[&[Reading]]) -> Result<Committed> {
     let mut cache = Cache::default();
     let mut sums = Sums::new();
     let mut areas = HashMap::new();
@@ -1489,9 +1503,9 @@ fn write_in(
         out.push(Ok(written));
     }
     tally.write(c)?;
-    write_rollups(c, &sums)?;
+    let rollups = write_rollups(c, &sums)?;
     grow_areas(c, &areas)?;
-    Ok(out)
+    Ok(Committed { batches: out, rollups })
 }
 
 /// A property's JSON value as the column keeps it.
@@ -2057,7 +2071,7 @@ mod tests {
         let mut w = store.sensor_writer().unwrap();
         let batch: Vec<Reading> = (0..10).map(|d| reading(ds, d * DAY, 1.0 + d as f64)).collect();
         let out = w.write(&[&batch]).unwrap();
-        assert!(out[0].as_ref().unwrap().iter().all(|w| matches!(w, Written::Stored(_))));
+        assert!(out.batches[0].as_ref().unwrap().iter().all(|w| matches!(w, Written::Stored(_))));
         let removed = w.prune(10 * DAY).unwrap();
         assert_eq!(removed, 8, "readings older than two days before now go");
         let mut q = EntityQuery::all(EntitySet::Observation);
@@ -2078,6 +2092,48 @@ mod tests {
         let batch: Vec<Reading> = (0..10).map(|d| reading(ids2[0], d * DAY, 1.0)).collect();
         w2.write(&[&batch]).unwrap();
         assert_eq!(w2.prune(100 * DAY).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_write_reports_the_rollups_it_changed_with_their_new_figures() {
+        let (_dir, store, ids) = make(2, json!({}));
+        let (a, b) = (ids[0], ids[1]);
+        let mut w = store.sensor_writer().unwrap();
+        let minute = 60_000_000;
+        // Two readings in a's first minute, one in its second, one in b's first minute.
+        let first = vec![reading(a, 0, 1.0), reading(a, 10_000_000, 3.0), reading(a, minute, 5.0)];
+        let out = w.write(&[&first, &[reading(b, 0, 7.0)]]).unwrap();
+        let got: Vec<(i64, Resolution, i64, u64, f64, f64, f64)> = out
+            .rollups
+            .iter()
+            .map(|c| {
+                let r = c.rollup;
+                (c.datastream, c.resolution, r.start, r.count, r.min, r.max, r.mean)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (a, Resolution::Minute, 0, 2, 1.0, 3.0, 2.0),
+                (a, Resolution::Minute, minute, 1, 5.0, 5.0, 5.0),
+                (a, Resolution::Hour, 0, 3, 1.0, 5.0, 3.0),
+                (b, Resolution::Minute, 0, 1, 7.0, 7.0, 7.0),
+                (b, Resolution::Hour, 0, 1, 7.0, 7.0, 7.0),
+            ]
+        );
+        // A late reading into a's first minute: the figures are the bucket's whole, not the write's;
+        // a duplicate changes nothing and reports nothing.
+        let out = w.write(&[&[reading(a, 20_000_000, 8.0)], &[reading(b, 0, 9.0)]]).unwrap();
+        let got: Vec<(i64, Resolution, u64, f64, f64)> = out
+            .rollups
+            .iter()
+            .map(|c| (c.datastream, c.resolution, c.rollup.count, c.rollup.max, c.rollup.mean))
+            .collect();
+        assert_eq!(got, [(a, Resolution::Minute, 3, 8.0, 4.0), (a, Resolution::Hour, 4, 8.0, 4.25)]);
+        // A refused batch reports no rollups.
+        let out = w.write(&[&[reading(a, 30_000_000, 1.0), reading(999, 0, 1.0)]]).unwrap();
+        assert!(out.batches[0].is_err());
+        assert!(out.rollups.is_empty());
     }
 
     #[test]

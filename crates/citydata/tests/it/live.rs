@@ -3,12 +3,12 @@
 //! the MQTT bridge against a real mosquitto that the test restarts mid-stream.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::common::Server;
+use crate::mqtt::{Broker, Device};
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -150,6 +150,71 @@ fn sse_streams_new_observations_and_resumes_with_last_event_id() {
 }
 
 #[test]
+fn sse_streams_rollups_of_each_commit_and_resumes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-demo"]);
+    // Station A (datastream 1): AQHI 2 at 17:00Z and 3 at 18:00Z.
+    let (status, body) = post(&server, "/api/v1/feeds/aqhi", &aqhi_doc(1..3));
+    assert_eq!(status, 200, "{body}");
+    let mut s = Stream::open(&server, "datastreams=1&rollups=hour&observations=false", None);
+    // A late reading into the 17:00 hour: the hour's rollup is sent with the whole bucket's figures.
+    let obs = r#"{"phenomenonTime": "2026-10-04T17:30:00Z", "result": 7, "Datastream": {"@iot.id": 1}}"#;
+    let (status, body) = post(&server, "/sta/v1.1/Observations", obs);
+    assert_eq!(status, 201, "{body}");
+    let id = body["@iot.id"].as_i64().unwrap();
+    let e = s.next();
+    assert_eq!(e.event, "rollup");
+    assert_eq!(e.id, Some(id), "a rollup's id is its commit's greatest observation id");
+    let d = &e.data;
+    assert_eq!(
+        (d["kind"].as_str(), d["datastream"].as_i64(), d["resolution"].as_str()),
+        (Some("rollup"), Some(1), Some("hour"))
+    );
+    assert_eq!(d["phenomenonTime"], "2026-10-04T17:00:00Z/2026-10-04T18:00:00Z");
+    assert_eq!((d["count"].as_u64(), d["min"].as_f64(), d["max"].as_f64()), (Some(2), Some(2.0), Some(7.0)));
+    assert_eq!((d["mean"].as_f64(), d["asOf"].as_i64()), (Some(4.5), Some(id)));
+    // The next reading's observation and minute are not asked for: only its hour comes.
+    let obs = r#"{"phenomenonTime": "2026-10-04T18:10:00Z", "result": 1, "Datastream": {"@iot.id": 1}}"#;
+    let (_, body) = post(&server, "/sta/v1.1/Observations", obs);
+    let id2 = body["@iot.id"].as_i64().unwrap();
+    let e = s.next();
+    assert_eq!((e.event.as_str(), e.id), ("rollup", Some(id2)));
+    assert_eq!(e.data["phenomenonTime"], "2026-10-04T18:00:00Z/2026-10-04T19:00:00Z");
+    assert_eq!((e.data["count"].as_u64(), e.data["mean"].as_f64()), (Some(2), Some(2.0)));
+    drop(s);
+    // Resuming after the first late reading, with observations and both resolutions: its commit's
+    // rollups again (snapshots), then the second reading and its rollups, in stream order.
+    let mut s = Stream::open(&server, "datastreams=1&rollups=minute,hour", Some(id));
+    let got: Vec<(String, Option<i64>, String)> = (0..5)
+        .map(|_| {
+            let e = s.next();
+            let res = e.data["resolution"].as_str().unwrap_or("").to_owned();
+            (e.event, e.id, res)
+        })
+        .collect();
+    let want = [
+        ("rollup", id, "minute"),
+        ("rollup", id, "hour"),
+        ("observation", id2, ""),
+        ("rollup", id2, "minute"),
+        ("rollup", id2, "hour"),
+    ];
+    let want: Vec<(String, Option<i64>, String)> =
+        want.iter().map(|(k, i, r)| ((*k).to_owned(), Some(*i), (*r).to_owned())).collect();
+    assert_eq!(got, want);
+    for (q, says) in [
+        ("datastreams=1&rollups=day", "is not a rollup"),
+        ("datastreams=1&observations=false", "asks for nothing"),
+        ("datastreams=1&observations=no", "neither true nor false"),
+    ] {
+        let mut resp = agent().get(&format!("{}/api/v1/live?{q}", server.url)).call().unwrap();
+        assert_eq!(resp.status().as_u16(), 400, "{q}");
+        let body: Value = resp.body_mut().read_json().unwrap();
+        assert!(body["error"]["message"].as_str().unwrap().contains(says), "{q}: {body}");
+    }
+}
+
+#[test]
 fn feeds_in_the_government_shapes_are_stored_once() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &["--no-demo"]);
@@ -198,114 +263,6 @@ fn feeds_in_the_government_shapes_are_stored_once() {
     assert_eq!(status, 404);
 }
 
-/// A mosquitto broker on a free port, with persistence, stopped on drop.
-struct Broker {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<std::process::Child>,
-}
-
-impl Broker {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        // Started as root, mosquitto drops to its own user, which must be able to save here.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut b = Broker { port, dir, child: None };
-        b.restart();
-        b
-    }
-
-    fn restart(&mut self) {
-        self.stop();
-        let conf = self.dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n\
-                 autosave_interval 1\nmax_inflight_messages 1000\nmax_queued_messages 100000\n",
-                self.port,
-                self.dir.path().display()
-            ),
-        )
-        .unwrap();
-        let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("mosquitto");
-        let child = std::process::Command::new(exe)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("mosquitto must be installed (.ci/run installs it)");
-        self.child = Some(child);
-        let t = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(t.elapsed() < Duration::from_secs(10), "mosquitto did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = std::process::Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A device publishing at QoS 1, one message at a time, waiting for the broker's PUBACK.
-struct Device {
-    client: rumqttc::Client,
-    acks: std::sync::mpsc::Receiver<u16>,
-}
-
-impl Device {
-    fn connect(port: u16) -> Device {
-        let mut mo = rumqttc::MqttOptions::new("device-e2e", "127.0.0.1", port);
-        mo.set_keep_alive(Duration::from_secs(5));
-        let (client, mut conn) = rumqttc::Client::new(mo, 100);
-        let (tx, acks) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for ev in conn.iter() {
-                match ev {
-                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(a))) => {
-                        if tx.send(a.pkid).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
-                }
-            }
-        });
-        Device { client, acks }
-    }
-
-    fn publish_acked(&mut self, topic: &str, payload: &str, patience: Duration) -> bool {
-        while self.acks.try_recv().is_ok() {}
-        let until = Instant::now() + patience;
-        while Instant::now() < until {
-            if self.client.publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.to_owned()).is_err() {
-                return false;
-            }
-            if self.acks.recv_timeout(Duration::from_millis(500)).is_ok() {
-                return true;
-            }
-        }
-        false
-    }
-}
-
 fn reading(i: u32) -> String {
     format!(
         r#"{{"phenomenonTime":"2026-10-05T{:02}:{:02}:{:02}Z","result":{i}}}"#,
@@ -328,7 +285,7 @@ fn mqtt_readings_are_stored_counted_announced_and_survive_a_broker_restart() {
         assert!(t.elapsed() < Duration::from_secs(10), "the server did not connect to the broker");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut dev = Device::connect(broker.port);
+    let mut dev = Device::connect(broker.port, "device-e2e");
     let topic = "v1.1/Datastreams(1)/Observations";
     let patience = Duration::from_secs(15);
     assert!(dev.publish_acked(topic, "{\"result\": 1}", patience));
@@ -402,6 +359,27 @@ fn simulate_over_http_and_mqtt() {
     let datastreams = count(&server, "Datastreams");
     assert_eq!(count(&server, "Things"), 4);
     assert!(datastreams >= 8, "{datastreams}");
+    // They are the first sensing lampposts of the demo's map, with its ids, places, area and district.
+    let city = citydata::demo::City::hong_kong().unwrap();
+    let fleet = citydata::lampposts::fleet(&city, Some(4)).unwrap();
+    let things = server.json(
+        "/sta/v1.1/Things?$filter=properties/area%20eq%20'Kowloon%20East'&$expand=Locations,Datastreams($select=name,properties)&$orderby=id",
+    );
+    let things = things["value"].as_array().unwrap();
+    assert_eq!(things.len(), 4, "{things:?}");
+    for (t, l) in things.iter().zip(&fleet.lampposts) {
+        assert_eq!(t["name"], format!("Smart lamppost {}", l.id));
+        assert_eq!(t["properties"]["network"], "smart-lampposts");
+        assert_eq!(t["properties"]["district"].as_str(), l.district.as_deref());
+        assert_eq!(t["Locations"][0]["location"]["coordinates"], serde_json::json!([l.lon, l.lat]));
+        let measures: Vec<&str> = t["Datastreams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["properties"]["measure"].as_str().unwrap())
+            .collect();
+        assert_eq!(measures.len(), l.measures.len(), "{t}");
+    }
     assert_eq!(count(&server, "Observations"), first);
     let out =
         crate::common::ok(dir.path(), &[&args[..], &[mqtt.as_str(), "--api", server.url.as_str()]].concat());
@@ -446,5 +424,20 @@ fn the_demo_city_is_alive() {
         assert!(t.elapsed() < Duration::from_secs(180), "no observation from the demo's lampposts");
         std::thread::sleep(Duration::from_millis(500));
     }
-    assert_eq!(count(&server, "Things"), 400);
+    let city = citydata::demo::City::hong_kong().unwrap();
+    let fleet = citydata::lampposts::fleet(&city, None).unwrap();
+    assert_eq!(count(&server, "Things"), fleet.lampposts.len() as u64);
+    // "Air quality by area" is one query: the Things of an area with their PM2.5 Datastreams.
+    let q = "/sta/v1.1/Things?$filter=properties/area%20eq%20'Central'&$top=1000&$expand=Datastreams($filter=ObservedProperty/name%20eq%20'PM2.5')";
+    let central = server.json(q);
+    let want = fleet.lampposts.iter().filter(|l| l.area == "Central").count();
+    assert_eq!(central["value"].as_array().unwrap().len(), want);
+    let pm: usize =
+        central["value"].as_array().unwrap().iter().map(|t| t["Datastreams"].as_array().unwrap().len()).sum();
+    let want_pm = fleet
+        .lampposts
+        .iter()
+        .filter(|l| l.area == "Central" && l.measures.contains(&citydata_sensors::simulate::Measure::Pm25))
+        .count();
+    assert_eq!(pm, want_pm);
 }

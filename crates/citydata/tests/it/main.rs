@@ -9,6 +9,8 @@ mod crash;
 mod dashboard;
 mod demo;
 mod live;
+mod mqtt;
+mod mqtt_crash;
 mod publish;
 mod readings;
 mod sensors_crash;

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::common::Server;
 
-fn slow() -> bool {
+pub fn slow() -> bool {
     std::env::var_os("RUN_SLOW_TESTS").is_some_and(|v| v != "0")
 }
 
@@ -24,7 +24,7 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-fn post(url: &str, body: &Value) -> Option<(u16, Value)> {
+pub fn post(url: &str, body: &Value) -> Option<(u16, Value)> {
     let mut resp =
         agent().post(url).header("content-type", "application/json").send(body.to_string()).ok()?;
     let status = resp.status().as_u16();
@@ -32,13 +32,13 @@ fn post(url: &str, body: &Value) -> Option<(u16, Value)> {
     Some((status, v))
 }
 
-fn time(second: i64) -> String {
+pub fn time(second: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(1_700_000_000 + second).unwrap();
     t.format(&time::format_description::well_known::Rfc3339).unwrap()
 }
 
 /// Every observation of the datastream: phenomenon time -> result.
-fn stored(server: &Server, ds: i64) -> BTreeMap<String, i64> {
+pub fn stored(server: &Server, ds: i64) -> BTreeMap<String, i64> {
     let mut out = BTreeMap::new();
     let mut skip = 0;
     loop {
@@ -56,11 +56,8 @@ fn stored(server: &Server, ds: i64) -> BTreeMap<String, i64> {
     }
 }
 
-#[test]
-fn killing_the_server_during_ingest_loses_no_acknowledged_observation() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let server = Server::start(d, &["--db", "t.db", "--no-demo"]);
+/// Creates a Thing with one datastream of counts; returns the datastream's id.
+pub fn count_datastream(server: &Server) -> i64 {
     let thing = json!({
         "name": "LP-1", "description": "lamppost",
         "Datastreams": [{"name": "count", "description": "d", "observationType": "OM_CountObservation",
@@ -70,7 +67,15 @@ fn killing_the_server_during_ingest_loses_no_acknowledged_observation() {
     });
     let (status, _) = post(&format!("{}/sta/v1.1/Things", server.url), &thing).unwrap();
     assert_eq!(status, 201);
-    let ds = server.json("/sta/v1.1/Datastreams")["value"][0]["@iot.id"].as_i64().unwrap();
+    server.json("/sta/v1.1/Datastreams")["value"][0]["@iot.id"].as_i64().unwrap()
+}
+
+#[test]
+fn killing_the_server_during_ingest_loses_no_acknowledged_observation() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = Server::start(d, &["--db", "t.db", "--no-demo"]);
+    let ds = count_datastream(&server);
     drop(server);
 
     let acked: Arc<Mutex<BTreeMap<String, i64>>> = Arc::default();
