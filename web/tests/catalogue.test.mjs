@@ -2,39 +2,27 @@
 // (metadata, versions, preview sorted and filtered, chart, API calls, JSON-LD), the language
 // control, keyboard use and a phone-sized screen; axe-core on every page.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   expectAccessible,
   expectNoHorizontalScroll,
-  launchBrowser,
   openPage,
   screenshot,
-  startServer,
+  serverAndBrowser,
   waitFor,
 } from './harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const ctx = serverAndBrowser();
 
 async function api(path) {
-  const res = await fetch(server.url + path);
+  const res = await fetch(ctx.server.url + path);
   assert.equal(res.status, 200, path);
   return res.json();
 }
 
 test('front page: figures, featured datasets, search leads to results', async () => {
-  const page = await openPage(browser, server);
+  const page = await openPage(ctx.browser, ctx.server);
   const res = await page.goHere('/');
   // The browser itself refuses scripts and connections from elsewhere.
   assert.match(res.headers()['content-security-policy'], /script-src 'self';.*connect-src 'self'/);
@@ -60,7 +48,7 @@ test('front page: figures, featured datasets, search leads to results', async ()
 });
 
 test('dataset search: a facet filters, paging moves, the URL keeps the state', async () => {
-  const page = await openPage(browser, server);
+  const page = await openPage(ctx.browser, ctx.server);
   await page.goHere('/datasets');
   await page.locator('#results-count').waitFor();
   const all = await api('/api/v1/datasets?limit=0');
@@ -93,7 +81,7 @@ test('dataset search: a facet filters, paging moves, the URL keeps the state', a
 });
 
 test('a dataset: metadata, versions, preview sorted and filtered, chart, API calls, JSON-LD', async () => {
-  const page = await openPage(browser, server);
+  const page = await openPage(ctx.browser, ctx.server);
   const d = await api('/api/v1/datasets/hospitals');
   const r = d.resources[0];
   await page.goHere('/datasets/hospitals');
@@ -109,7 +97,7 @@ test('a dataset: metadata, versions, preview sorted and filtered, chart, API cal
   // Resources and versions with downloads that give the original bytes.
   const download = page.locator(`a[href="${r.download_url}"]`).first();
   assert.ok(await download.isVisible());
-  const bytes = await (await fetch(server.url + r.download_url)).arrayBuffer();
+  const bytes = await (await fetch(ctx.server.url + r.download_url)).arrayBuffer();
   assert.equal(bytes.byteLength, r.versions[0].bytes);
   await page.getByText(/Version history/).first().click();
   assert.equal(await page.locator('details[open] tbody tr').count(), r.versions.length);
@@ -149,7 +137,7 @@ test('a dataset: metadata, versions, preview sorted and filtered, chart, API cal
 });
 
 test('quick chart of a numeric column, with a text alternative', async () => {
-  const page = await openPage(browser, server);
+  const page = await openPage(ctx.browser, ctx.server);
   await page.goHere('/datasets/innovation-funding');
   const chart = page.locator('#chart');
   await chart.scrollIntoViewIfNeeded();
@@ -164,7 +152,7 @@ test('quick chart of a numeric column, with a text alternative', async () => {
 });
 
 test('language: the links in the header switch every string, the choice is remembered, ?lang= works', async () => {
-  const page = await openPage(browser, server);
+  const page = await openPage(ctx.browser, ctx.server);
   await page.goHere('/datasets/hospitals');
   await page.getByRole('heading', { level: 1 }).waitFor();
   await page.getByRole('navigation', { name: 'Language' }).getByRole('link', { name: '繁體中文' }).click();
@@ -190,7 +178,7 @@ test('language: the links in the header switch every string, the choice is remem
 });
 
 test('keyboard: the skip link comes first and moves focus to the content; focus is visible', async () => {
-  const page = await openPage(browser, server);
+  const page = await openPage(ctx.browser, ctx.server);
   await page.goHere('/datasets');
   await page.locator('#results-count').waitFor();
   await page.keyboard.press('Tab');
@@ -212,7 +200,7 @@ test('keyboard: the skip link comes first and moves focus to the content; focus 
 });
 
 test('phone: 375 px wide, no page scrolls sideways', async () => {
-  const page = await openPage(browser, server, { width: 375, height: 812 });
+  const page = await openPage(ctx.browser, ctx.server, { width: 375, height: 812 });
   for (const [path, ready, name] of [
     ['/', '.figures', 'phone-home'],
     ['/datasets?q=school', '#results-count', 'phone-datasets'],
@@ -230,7 +218,7 @@ test('phone: 375 px wide, no page scrolls sideways', async () => {
 });
 
 test('an unknown dataset is a 404 page that says so', async () => {
-  const page = await openPage(browser, server);
+  const page = await openPage(ctx.browser, ctx.server);
   const res = await page.goHere('/datasets/no-such-thing');
   assert.equal(res.status(), 404);
   await page.getByRole('heading', { level: 1, name: 'Page not found' }).waitFor();

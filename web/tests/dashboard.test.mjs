@@ -6,20 +6,17 @@
 // SensorThings API (one area named by a Thing property, one only in the Thing's description, as
 // lampposts of older servers are) and posts their readings itself: the values on screen are known.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   expectAccessible,
   expectNoHorizontalScroll,
-  launchBrowser,
   openPage,
   screenshot,
-  startServer,
+  serverAndBrowser,
   waitFor,
 } from './harness.mjs';
 
-let server;
-let browser;
 /** Datastream ids by area and ObservedProperty name. */
 const streams = {};
 
@@ -36,7 +33,7 @@ const AREAS = [
 ];
 
 async function sta(method, path, body) {
-  const res = await fetch(`${server.url}/sta/v1.1/${path}`, {
+  const res = await fetch(`${ctx.server.url}/sta/v1.1/${path}`, {
     method,
     headers: { 'Content-Type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -50,9 +47,8 @@ async function observe(datastream, result, at = new Date()) {
   await sta('POST', 'Observations', { phenomenonTime: at.toISOString(), result, Datastream: { '@iot.id': datastream } });
 }
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
+// One server and browser for the file; the lampposts and their history are made once both are up.
+const ctx = serverAndBrowser({}, async () => {
   const sensor = await sta('POST', 'Sensors', { name: 'Test sensor', description: 'for the browser test', encodingType: 'text/html', metadata: 'none' });
   const props = {};
   for (const [name] of PROPERTIES) {
@@ -83,11 +79,6 @@ before(async () => {
   }
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
-
 /** The text of the card of `area` in the live block of `property`. */
 function card(page, property, area) {
   return page
@@ -96,7 +87,7 @@ function card(page, property, area) {
 }
 
 test('the city dashboard: live values change by themselves, figures and text alternatives are there', async () => {
-  const page = await openPage(browser, server);
+  const page = await openPage(ctx.browser, ctx.server);
   await page.goHere('/dashboards/city');
   await page.getByRole('heading', { level: 1, name: 'The city live' }).waitFor();
   await waitFor(page, () => document.querySelector('.live-status')?.dataset.state === 'live');
@@ -161,7 +152,7 @@ test('the city dashboard: live values change by themselves, figures and text alt
 });
 
 test('the dashboard on a 375 px phone, in Traditional Chinese', async () => {
-  const page = await openPage(browser, server, { width: 375, height: 800 });
+  const page = await openPage(ctx.browser, ctx.server, { width: 375, height: 800 });
   await page.goHere('/dashboards/city?lang=zh-Hant');
   await page.getByRole('heading', { level: 1, name: '城市實況' }).waitFor();
   await waitFor(page, () => document.querySelector('.live-status')?.dataset.state === 'live');
@@ -183,13 +174,13 @@ test('the dashboard on a 375 px phone, in Traditional Chinese', async () => {
 });
 
 test('an unknown dashboard says so', async () => {
-  const page = await openPage(browser, server);
+  const page = await openPage(ctx.browser, ctx.server);
   const doc = await page.goHere('/dashboards/no-such-board');
   assert.equal(doc.status(), 404, 'the page itself is a 404');
   await page.getByRole('heading', { level: 1, name: 'Dashboard not found' }).waitFor();
   assert.match(await page.locator('main').textContent(), /There is no dashboard “no-such-board”/);
   assert.equal(await page.locator('main a[href="/dashboards/city"]').count(), 1);
-  const res = await fetch(`${server.url}/api/v1/dashboards/no-such-board`);
+  const res = await fetch(`${ctx.server.url}/api/v1/dashboards/no-such-board`);
   assert.equal(res.status, 404);
   await expectAccessible(page, 'an unknown dashboard');
   // The page's and the API's 404s show in the console as failed loads: those are expected here.

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -72,6 +73,25 @@ export async function startServer({ simulate = false } = {}) {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Registers a test file's hooks: one server (`options` as for startServer) and one browser for all
+ * its tests, `setUp(ctx)` run once both are up, both stopped at the end. Returns the context whose
+ * `server` and `browser` the tests use.
+ */
+export function serverAndBrowser(options = {}, setUp = async () => {}) {
+  const ctx = { server: null, browser: null };
+  before(async () => {
+    ctx.server = await startServer(options);
+    ctx.browser = await launchBrowser();
+    await setUp(ctx);
+  });
+  after(async () => {
+    await ctx.browser?.close();
+    await ctx.server?.stop();
+  });
+  return ctx;
 }
 
 /** Launches headless Chromium with software WebGL and no background traffic. */

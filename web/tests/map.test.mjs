@@ -4,36 +4,24 @@
 // the address search fly there, axe finds no serious or critical violation, and on a 375 px phone
 // nothing scrolls sideways. Nothing is fetched from anywhere but the server (the harness refuses it).
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   expectAccessible,
   expectNoHorizontalScroll,
-  launchBrowser,
   openPage,
   screenshot,
-  startServer,
+  serverAndBrowser,
 } from './harness.mjs';
 
 /** The data layer the test turns on: hundreds of points, many in the city centre. */
 const LAYER = 'smart-lampposts';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const ctx = serverAndBrowser();
 
 /** Opens `path` at the viewport size and waits until the map and its layers are drawn. */
 async function open(path, width, height) {
-  const page = await openPage(browser, server, { width, height });
+  const page = await openPage(ctx.browser, ctx.server, { width, height });
   await page.goHere(path);
   await page.waitForSelector('#map-canvas[data-state=loaded]', { timeout: 60_000 });
   await idle(page);
@@ -195,7 +183,7 @@ test('?layers= chooses the layers and frames them; the language is the page\'s',
     assert.ok((await rendered(page, 'ds:libraries:point')) > 0);
     assert.match(page.url(), /layers=hospitals,libraries/);
     // Names in the chosen language: the layer list, the districts, the map's own controls.
-    const catalogue = await (await fetch(`${server.url}/api/v1/datasets/hospitals`)).json();
+    const catalogue = await (await fetch(`${ctx.server.url}/api/v1/datasets/hospitals`)).json();
     assert.equal((await page.locator('label[for=layer-hospitals]').textContent())?.trim(), catalogue.title['zh-Hant']);
     await page.waitForFunction(() => !document.querySelector('#goto-district').disabled);
     assert.ok(await page.locator('#goto-district option', { hasText: '中西區' }).count());
