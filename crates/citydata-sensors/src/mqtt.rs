@@ -695,6 +695,28 @@ mod tests {
         assert!(parse_message(t, &big).unwrap_err().to_string().contains("more than"));
     }
 
+    #[test]
+    fn create_observations_messages() {
+        let m = parse_message(
+            CREATE_OBSERVATIONS,
+            br#"[{"Datastream":{"@iot.id":4},"components":["phenomenonTime","result"],
+                 "dataArray":[["2026-05-01T00:00:00Z",1],["2026-05-01T00:01:00Z",2]]}]"#,
+        )
+        .unwrap();
+        let Message::Batch(b) = m else { panic!("{m:?}") };
+        assert_eq!(b.len(), 2);
+        assert_eq!((b[1].datastream, &b[1].result), (4, &serde_json::json!(2)));
+        // The HTTP route's parser and messages; a body larger than a single message is fine.
+        let e = parse_message(CREATE_OBSERVATIONS, b"{\"result\":1}").unwrap_err().to_string();
+        assert!(e.contains("JSON array") && e.contains(CREATE_OBSERVATIONS), "{e}");
+        let mut big = b"[".to_vec();
+        big.extend(vec![b' '; MAX_MESSAGE * 2]);
+        big.extend(b"]");
+        assert_eq!(parse_message(CREATE_OBSERVATIONS, &big).unwrap(), Message::Batch(vec![]));
+        let huge = vec![b' '; crate::data_array::MAX_BODY + 1];
+        assert!(parse_message(CREATE_OBSERVATIONS, &huge).unwrap_err().to_string().contains("more than"));
+    }
+
     /// A mosquitto broker on a free port, with persistence, stopped on drop.
     pub(crate) struct Broker {
         pub port: u16,
@@ -823,7 +845,7 @@ mod tests {
     impl Device {
         fn connect(port: u16, id: &str) -> Self {
             let mut mo = MqttOptions::new(id, "127.0.0.1", port);
-            mo.set_keep_alive(Duration::from_secs(5));
+            mo.set_keep_alive(Duration::from_secs(5)).set_max_packet_size(1 << 20, 1 << 20);
             let (client, mut el) = AsyncClient::new(mo, 100);
             let (tx, acks) = mpsc::unbounded_channel();
             let task = tokio::spawn(async move {
@@ -997,6 +1019,136 @@ mod tests {
         }
         assert_eq!(acks.load(Ordering::Relaxed), n as u64);
         poll.abort();
+        bridge.stop();
+    }
+
+    /// A `CreateObservations` body: `n` readings of datastream `ds` from second `from`, with
+    /// `result(i)` as each result.
+    fn data_array(
+        ds: i64,
+        from: i64,
+        n: i64,
+        result: impl Fn(i64) -> serde_json::Value,
+    ) -> serde_json::Value {
+        let rows: Vec<serde_json::Value> = (from..from + n)
+            .map(|i| {
+                let t = time::macros::datetime!(2026-05-01 00:00 UTC) + time::Duration::seconds(i);
+                serde_json::json!([t.format(&Rfc3339).unwrap(), result(i)])
+            })
+            .collect();
+        serde_json::json!({"Datastream": {"@iot.id": ds}, "components": ["phenomenonTime", "result"], "dataArray": rows})
+    }
+
+    /// Batches over `v1.1/CreateObservations` into the real group commit on a real store: stored
+    /// exactly once (a redelivered batch is all duplicates), every reading announced on its
+    /// datastream's topic; a malformed batch (bad time, not JSON) or one the ingest refuses
+    /// (unknown datastream, wrong result type) stores nothing of it, is counted, and blocks nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn create_observations_batches_are_stored_whole_and_announced() {
+        let broker = Broker::start();
+        let (_dir, store, pm, count) = crate::ingest::tests::store();
+        let ingest = Arc::new(crate::GroupCommit::start(&store).unwrap());
+        let url = BrokerUrl::parse(&format!("mqtt://127.0.0.1:{}", broker.port)).unwrap();
+        let bridge =
+            start(&url, ingest.clone(), BridgeOptions { client_id: "bridge-bulk".into(), announce: true });
+        wait_for("the bridge to connect", || bridge.stats.connected.load(Ordering::Relaxed)).await;
+
+        let mut mo = MqttOptions::new("watcher-bulk", "127.0.0.1", broker.port);
+        mo.set_keep_alive(Duration::from_secs(5));
+        let (watcher, mut wel) = AsyncClient::new(mo, 100);
+        watcher.subscribe("v1.1/+/Observations", QoS::AtMostOnce).await.unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::<(String, serde_json::Value)>::new()));
+        let s = seen.clone();
+        let wtask = tokio::spawn(async move {
+            loop {
+                match wel.poll().await {
+                    Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
+                        let v: serde_json::Value = serde_json::from_slice(&p.payload).unwrap_or_default();
+                        if v.get("@iot.id").is_some() {
+                            s.lock().unwrap().push((p.topic.clone(), v));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let mut dev = Device::connect(broker.port, "gateway-1");
+        let patience = Duration::from_secs(10);
+        let (n_pm, n_count) = (2000_i64, 1000_i64);
+        let body = serde_json::json!([
+            data_array(pm, 0, n_pm, |i| serde_json::json!(i as f64 / 4.0)),
+            data_array(count, 0, n_count, |i| serde_json::json!(i)),
+        ])
+        .to_string();
+        assert!(dev.publish_acked(CREATE_OBSERVATIONS, body.clone(), patience).await);
+        let total = (n_pm + n_count) as u64;
+        wait_for("the batch to be stored", || bridge.stats.stored.load(Ordering::Relaxed) == total).await;
+        let stored_in = |ds: i64| {
+            let mut q =
+                citydata_store::sensors::EntityQuery::all(citydata_store::sensors::EntitySet::Observation);
+            q.within = Some(citydata_store::sensors::Within {
+                parent: citydata_store::sensors::EntitySet::Datastream,
+                id: ds,
+                nav: "Observations",
+            });
+            (q.top, q.count) = (0, true);
+            store.sta_query(&q).unwrap().count.unwrap()
+        };
+        assert_eq!((stored_in(pm), stored_in(count)), (n_pm as u64, n_count as u64));
+        assert_eq!(bridge.stats.batches.load(Ordering::Relaxed), 1);
+        assert_eq!(bridge.stats.received.load(Ordering::Relaxed), total);
+
+        // Every stored reading announced once, on its datastream's topic, with its result.
+        wait_for("every announcement", || seen.lock().unwrap().len() as u64 >= total).await;
+        {
+            let seen = seen.lock().unwrap();
+            let ids: std::collections::BTreeSet<i64> =
+                seen.iter().map(|(_, v)| v["@iot.id"].as_i64().unwrap()).collect();
+            assert_eq!(ids.len() as u64, total, "an announcement repeated");
+            let on_pm: Vec<&serde_json::Value> =
+                seen.iter().filter(|(t, _)| *t == topic_of(pm)).map(|(_, v)| &v["result"]).collect();
+            assert_eq!(on_pm.len() as i64, n_pm);
+            assert!(on_pm.contains(&&serde_json::json!(499.75)));
+        }
+
+        // The same batch again (a gateway's retry): all duplicates, nothing doubled.
+        assert!(dev.publish_acked(CREATE_OBSERVATIONS, body, patience).await);
+        wait_for("the retry", || bridge.stats.duplicates.load(Ordering::Relaxed) == total).await;
+        assert_eq!((stored_in(pm), stored_in(count)), (n_pm as u64, n_count as u64));
+
+        // Refused whole: a bad time in the last row, not JSON (malformed); an unknown datastream, a
+        // wrong result type for the count (refused by the ingest). Each holds good readings too.
+        let bad_time = {
+            let mut g = data_array(pm, 10_000, 50, |i| serde_json::json!(i));
+            g["dataArray"][49][0] = "2026-05-01 12:00".into();
+            serde_json::json!([g]).to_string()
+        };
+        let unknown = serde_json::json!([
+            data_array(pm, 20_000, 30, |i| serde_json::json!(i)),
+            data_array(9999, 0, 5, |i| serde_json::json!(i))
+        ]);
+        let wrong = serde_json::json!([
+            data_array(count, 30_000, 20, |i| serde_json::json!(i)),
+            data_array(count, 40_000, 1, |_| serde_json::json!(2.5))
+        ]);
+        for bad in [bad_time, "[{\"Datastream\"".to_owned(), unknown.to_string(), wrong.to_string()] {
+            assert!(dev.publish_acked(CREATE_OBSERVATIONS, bad, patience).await);
+        }
+        // A good batch behind them still goes in.
+        let good = serde_json::json!([data_array(count, 50_000, 10, |i| serde_json::json!(i))]).to_string();
+        assert!(dev.publish_acked(CREATE_OBSERVATIONS, good, patience).await);
+        wait_for("the good batch behind the bad ones", || {
+            bridge.stats.stored.load(Ordering::Relaxed) == total + 10
+        })
+        .await;
+        wait_for("the refusals", || bridge.stats.rejected.load(Ordering::Relaxed) == 35 + 21).await;
+        assert_eq!(bridge.stats.malformed.load(Ordering::Relaxed), 2);
+        assert_eq!((stored_in(pm), stored_in(count)), (n_pm as u64, n_count as u64 + 10));
+        assert_eq!(bridge.stats.batches.load(Ordering::Relaxed), 5, "{}", bridge.stats.to_json());
+        wtask.abort();
         bridge.stop();
     }
 }
