@@ -277,7 +277,7 @@ def bench_mqtt_bulk(work):
           f"messages of {BATCH} at QoS 1 from one gateway connection: all acknowledged by the broker in "
           f"{broker_s:.2f} s, all committed by citydata in {stored_s:.2f} s: {n / stored_s:,.0f}/s; raw sqlite3 "
           f"{n / raw_s:,.0f}/s ({raw_s:.2f} s), ratio {raw_s / stored_s:.2f}"
-          + (f"; by then {m['published']} announced, {m['publishDropped']} not (queue full)" if ANNOUNCE else ""))
+          + (f"; by then {m['published']} announced, {m['publishDropped']} dropped (the bridge's outgoing queue full)" if ANNOUNCE else ""))
 
 
 def bench_mqtt(work):

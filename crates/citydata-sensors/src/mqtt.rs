@@ -33,9 +33,7 @@
 //!   readings it hands over are bounded by the broker's in-flight limit for QoS 1 (times the
 //!   message size for `CreateObservations`: keep that limit modest when gateways send large
 //!   batches), and by [`MAX_BACKLOG`] for QoS 0 (beyond it they are dropped and counted).
-//!   Announcements are best effort: they wait for room in the outgoing queue, and those of
-//!   commits the announcer has fallen too far behind (the ingest's event feed skipped them) are
-//!   dropped and counted.
+//!   Announcements are best effort: dropped and counted when the outgoing queue is full.
 //!
 //! The broker bounds how many unacked messages it sends at once (mosquitto's
 //! `max_inflight_messages`, 20 by default); since acks wait for the commit, raise it (for example to
@@ -172,11 +170,6 @@ pub fn parse_message(topic: &str, payload: &[u8]) -> Result<Message, MqttError> 
             .map_err(|e| bad(e.to_string()));
     }
     let datastream = if topic == "v1.1/Observations" { None } else { Some(topic_datastream(topic)?) };
-    // The announcements (this bridge's own echo among them, one per stored reading) begin with
-    // their id, as the bridge writes them: known without parsing.
-    if payload.starts_with(br#"{"@iot.id":"#) {
-        return Ok(Message::Announcement);
-    }
     let bad = |reason: String| MqttError::Payload { topic: topic.to_owned(), reason };
     if payload.len() > MAX_MESSAGE {
         return Err(bad(format!("{} bytes, more than the {MAX_MESSAGE} allowed", payload.len())));
@@ -303,7 +296,7 @@ pub struct MqttStats {
     pub announcements: AtomicU64,
     /// Observations published to subscribers.
     pub published: AtomicU64,
-    /// Observations not published because the announcer fell behind the ingest's event feed.
+    /// Observations not published because the outgoing queue was full.
     pub publish_dropped: AtomicU64,
 }
 
@@ -603,10 +596,7 @@ async fn announce_loop(mut rx: broadcast::Receiver<Arc<Event>>, client: AsyncCli
                     m.remove("Datastream@iot.id");
                 }
                 let payload = v.to_string();
-                // Waits for room in the outgoing queue (the event loop drains it; a burst of a
-                // large commit is carried rather than dropped); when this loop falls behind the
-                // feed, the events it missed are counted as dropped.
-                match client.publish(topic_of(o.reading.datastream), QoS::AtMostOnce, false, payload).await {
+                match client.try_publish(topic_of(o.reading.datastream), QoS::AtMostOnce, false, payload) {
                     Ok(()) => stats.published.fetch_add(1, Ordering::Relaxed),
                     Err(_) => stats.publish_dropped.fetch_add(1, Ordering::Relaxed),
                 };
