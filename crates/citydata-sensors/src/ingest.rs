@@ -345,7 +345,7 @@ fn commit(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use citydata_store::sensors::{EntityQuery, EntitySet, Link, NewEntity, Resolution, Within};
     use serde_json::json;
@@ -355,7 +355,7 @@ mod tests {
     }
 
     /// A store with one Thing at a Location and two datastreams: a measurement and a count.
-    fn store() -> (tempfile::TempDir, Arc<Store>, i64, i64) {
+    pub(crate) fn store() -> (tempfile::TempDir, Arc<Store>, i64, i64) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
         let sensor = Link::New(NewEntity {

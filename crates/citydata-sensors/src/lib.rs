@@ -6,6 +6,7 @@
 //! acknowledged only after its commit; every committed observation is also an [`Event`] on the
 //! broadcast feed.
 
+pub mod data_array;
 pub mod feeds;
 mod ingest;
 pub mod live;

@@ -7,10 +7,19 @@
 //! committed observation, from any path, is published back on its datastream's topic as the stored
 //! entity (with its `@iot.id`), at QoS 0, for subscribers.
 //!
+//! Gateways publish many readings at once on [`CREATE_OBSERVATIONS`] (`v1.1/CreateObservations`):
+//! the payload is a `CreateObservations` body of the dataArray extension, read by the same parser as
+//! the HTTP route ([`crate::data_array`]), at most [`crate::data_array::MAX_BODY`] bytes. Such a
+//! message is one batch for the ingest, stored whole or not at all, and acked after its commit.
+//!
 //! **Invariants:**
 //! - A PUBACK is sent only after the commit of its message, or after the message was found
 //!   malformed or refused (counted in [`MqttStats`], logged, never retried): a bad message never
 //!   blocks the ones behind it. When the store is unavailable the batch is retried, unacked.
+//!   PUBACKs leave in the order their messages arrived.
+//! - A `CreateObservations` message is refused whole: malformed (counted once in `malformed`) or
+//!   refused by the ingest (every reading of it counted in `rejected`); none of its readings is
+//!   stored, and it never makes the other messages of its round refused.
 //! - The session is persistent (clean session off, a fixed client id), so what the broker accepted
 //!   while the bridge was away is delivered when it reconnects; a message delivered twice (after a
 //!   lost PUBACK) is a duplicate for the ingest and is not stored twice.
@@ -21,9 +30,10 @@
 //!   `@iot.id` (the SensorThings create rule).
 //! - Reconnects by itself with backoff (100 ms doubling to 5 s) and resubscribes on each connect.
 //! - The event loop never waits on the ingest (it must keep polling for the acks to leave): the
-//!   readings it hands over are bounded by the broker's in-flight limit for QoS 1, and by
-//!   [`MAX_BACKLOG`] for QoS 0 (beyond it they are dropped and counted). Announcements are best
-//!   effort: dropped and counted when the outgoing queue is full.
+//!   readings it hands over are bounded by the broker's in-flight limit for QoS 1 (times the
+//!   message size for `CreateObservations`: keep that limit modest when gateways send large
+//!   batches), and by [`MAX_BACKLOG`] for QoS 0 (beyond it they are dropped and counted).
+//!   Announcements are best effort: dropped and counted when the outgoing queue is full.
 //!
 //! The broker bounds how many unacked messages it sends at once (mosquitto's
 //! `max_inflight_messages`, 20 by default); since acks wait for the commit, raise it (for example to
@@ -45,12 +55,18 @@ use crate::{Event, Ingest, IngestError, NewObservation, Outcome};
 /// so `v1.1/Datastreams(+)/Observations` is not a valid filter: the bridge takes
 /// `v1.1/+/Observations` and refuses (as malformed) topics other than `Datastreams({id})`; and
 /// `v1.1/Observations`, where the payload names its datastream (`"Datastream":{"@iot.id":N}`), as
-/// the SensorThings create rule allows.
-pub const SUBSCRIPTIONS: [&str; 2] = ["v1.1/+/Observations", "v1.1/Observations"];
-/// The largest message accepted, in bytes.
+/// the SensorThings create rule allows; and [`CREATE_OBSERVATIONS`] for batches.
+pub const SUBSCRIPTIONS: [&str; 3] = ["v1.1/+/Observations", "v1.1/Observations", CREATE_OBSERVATIONS];
+/// The topic of `CreateObservations` batches (the payload as the HTTP route's body).
+pub const CREATE_OBSERVATIONS: &str = "v1.1/CreateObservations";
+/// The largest single-observation message accepted, in bytes (a `CreateObservations` message may
+/// be up to [`crate::data_array::MAX_BODY`]).
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// The most messages submitted as one batch.
 pub const MAX_BATCH: usize = 2000;
+/// The readings of `CreateObservations` messages beyond which the bridge takes no further message
+/// into a round of submissions (a round's messages are submitted together and acked together).
+const ROUND_READINGS: usize = 50_000;
 /// Readings waiting for the ingest beyond which QoS 0 readings are dropped (QoS 1 ones are bounded
 /// by the broker, which sends no more unacknowledged messages than its in-flight limit).
 pub const MAX_BACKLOG: usize = 100_000;
@@ -133,13 +149,26 @@ pub enum Message {
     Reading(Box<NewObservation>),
     /// The announcement of a stored observation (it has an `@iot.id`): not ingested.
     Announcement,
+    /// A `CreateObservations` batch, to store whole or not at all.
+    Batch(Vec<NewObservation>),
 }
 
-/// Parses a message: its topic names the datastream, its payload is an Observation.
+/// Parses a message: its topic names the datastream, its payload is an Observation; or, on
+/// [`CREATE_OBSERVATIONS`], its payload is a `CreateObservations` body.
 ///
 /// # Errors
 /// When the topic or payload is not valid, saying why.
 pub fn parse_message(topic: &str, payload: &[u8]) -> Result<Message, MqttError> {
+    if topic == CREATE_OBSERVATIONS {
+        let bad = |reason: String| MqttError::Payload { topic: topic.to_owned(), reason };
+        let max = crate::data_array::MAX_BODY;
+        if payload.len() > max {
+            return Err(bad(format!("{} bytes, more than the {max} allowed", payload.len())));
+        }
+        return crate::data_array::parse_create_observations(payload)
+            .map(Message::Batch)
+            .map_err(|e| bad(e.to_string()));
+    }
     let datastream = if topic == "v1.1/Observations" { None } else { Some(topic_datastream(topic)?) };
     let bad = |reason: String| MqttError::Payload { topic: topic.to_owned(), reason };
     if payload.len() > MAX_MESSAGE {
@@ -248,13 +277,16 @@ pub struct MqttStats {
     pub connected: AtomicBool,
     /// Connections made (the first and every reconnect).
     pub connections: AtomicU64,
-    /// Readings received.
+    /// Readings received (those of `CreateObservations` messages included).
     pub received: AtomicU64,
+    /// Valid `CreateObservations` messages received.
+    pub batches: AtomicU64,
     /// Readings stored.
     pub stored: AtomicU64,
     /// Readings that were duplicates (already stored).
     pub duplicates: AtomicU64,
-    /// Messages that were not valid Observations (logged and acked).
+    /// Messages that were not valid Observations or `CreateObservations` bodies (logged and
+    /// acked; a malformed batch counts once).
     pub malformed: AtomicU64,
     /// Readings the ingest refused (unknown datastream, wrong result type; logged and acked).
     pub rejected: AtomicU64,
@@ -276,6 +308,7 @@ impl MqttStats {
             "connected": self.connected.load(Ordering::Relaxed),
             "connections": g(&self.connections),
             "received": g(&self.received),
+            "batches": g(&self.batches),
             "stored": g(&self.stored),
             "duplicates": g(&self.duplicates),
             "malformed": g(&self.malformed),
@@ -320,9 +353,12 @@ impl Bridge {
 }
 
 struct Received {
+    /// The message, its payload dropped once parsed (the ack needs its packet id and QoS).
     publish: Publish,
     generation: u64,
-    reading: NewObservation,
+    readings: Vec<NewObservation>,
+    /// From `CreateObservations`: submitted as a batch of its own.
+    bulk: bool,
 }
 
 static RUNNING: std::sync::Mutex<Vec<std::sync::Weak<MqttStats>>> = std::sync::Mutex::new(Vec::new());
@@ -340,7 +376,7 @@ pub fn start(broker: &BrokerUrl, ingest: Arc<dyn Ingest>, opts: BridgeOptions) -
     mo.set_keep_alive(Duration::from_secs(10))
         .set_clean_session(false)
         .set_manual_acks(true)
-        .set_max_packet_size(MAX_MESSAGE + 1024, MAX_MESSAGE + 1024);
+        .set_max_packet_size(crate::data_array::MAX_BODY + 1024, MAX_MESSAGE + 1024);
     let (client, eventloop) = AsyncClient::new(mo, 10_000);
     let stats = Arc::new(MqttStats::default());
     RUNNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Arc::downgrade(&stats));
@@ -391,27 +427,35 @@ async fn poll_loop(
             }
             Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
                 let gen = generation.load(Ordering::SeqCst);
-                match parse_message(&p.topic, &p.payload) {
-                    Ok(Message::Reading(reading)) => {
-                        stats.received.fetch_add(1, Ordering::Relaxed);
-                        if p.qos == QoS::AtMostOnce && backlog.load(Ordering::Relaxed) >= MAX_BACKLOG {
-                            stats.overflow.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                        backlog.fetch_add(1, Ordering::Relaxed);
-                        if tx.send(Received { publish: p, generation: gen, reading: *reading }).is_err() {
-                            return;
-                        }
+                let (readings, bulk) = match parse_message(&p.topic, &p.payload) {
+                    Ok(Message::Reading(reading)) => (vec![*reading], false),
+                    Ok(Message::Batch(readings)) => {
+                        stats.batches.fetch_add(1, Ordering::Relaxed);
+                        (readings, true)
                     }
                     Ok(Message::Announcement) => {
                         stats.announcements.fetch_add(1, Ordering::Relaxed);
                         ack(&client, &p);
+                        continue;
                     }
                     Err(e) => {
                         stats.malformed.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(error = %e, "malformed MQTT message, acknowledged and dropped");
                         ack(&client, &p);
+                        continue;
                     }
+                };
+                let n = readings.len() as u64;
+                stats.received.fetch_add(n, Ordering::Relaxed);
+                if p.qos == QoS::AtMostOnce && backlog.load(Ordering::Relaxed) >= MAX_BACKLOG {
+                    stats.overflow.fetch_add(n, Ordering::Relaxed);
+                    continue;
+                }
+                backlog.fetch_add(readings.len(), Ordering::Relaxed);
+                let mut publish = p;
+                publish.payload = Default::default();
+                if tx.send(Received { publish, generation: gen, readings, bulk }).is_err() {
+                    return;
                 }
             }
             Ok(_) => {}
@@ -444,35 +488,69 @@ async fn ingest_loop(
     generation: Arc<AtomicU64>,
     backlog: Arc<std::sync::atomic::AtomicUsize>,
 ) {
-    let mut batch: Vec<Received> = Vec::with_capacity(MAX_BATCH);
+    let mut round: Vec<Received> = Vec::with_capacity(MAX_BATCH);
     loop {
-        let n = rx.recv_many(&mut batch, MAX_BATCH).await;
-        if n == 0 {
-            return;
+        // A round: what is waiting, up to MAX_BATCH messages and about ROUND_READINGS readings.
+        let Some(first) = rx.recv().await else { return };
+        let mut readings = first.readings.len();
+        round.push(first);
+        while round.len() < MAX_BATCH && readings < ROUND_READINGS {
+            let Ok(r) = rx.try_recv() else { break };
+            readings += r.readings.len();
+            round.push(r);
         }
-        backlog.fetch_sub(n, Ordering::Relaxed);
-        let readings: Vec<NewObservation> = batch.iter().map(|r| r.reading.clone()).collect();
-        match submit_retrying(&*ingest, readings).await {
-            Ok(outcomes) => {
-                count(&stats, &outcomes);
-            }
-            Err(e) => {
-                // A reading of the batch was refused: store the others one by one.
-                tracing::debug!(error = %e, "batch refused; submitting its readings one by one");
-                for r in &batch {
-                    match submit_retrying(&*ingest, vec![r.reading.clone()]).await {
-                        Ok(outcomes) => count(&stats, &outcomes),
-                        Err(e) => {
-                            stats.rejected.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(error = %e, topic = %r.publish.topic, "MQTT reading refused, acknowledged and dropped");
+        backlog.fetch_sub(readings, Ordering::Relaxed);
+        // The single readings go as one batch, each CreateObservations message as its own; all are
+        // submitted at once, so that the group commit can write them in one transaction.
+        let mut tasks = tokio::task::JoinSet::new();
+        let singles: Vec<NewObservation> =
+            round.iter().filter(|r| !r.bulk).flat_map(|r| r.readings.iter().cloned()).collect();
+        if !singles.is_empty() {
+            let ingest = ingest.clone();
+            tasks.spawn(async move { (None, submit_retrying(&*ingest, singles).await) });
+        }
+        for (i, r) in round.iter_mut().enumerate().filter(|(_, r)| r.bulk) {
+            let (ingest, batch) = (ingest.clone(), std::mem::take(&mut r.readings));
+            let n = batch.len();
+            tasks.spawn(async move { (Some((i, n)), submit_retrying(&*ingest, batch).await) });
+        }
+        let mut failed = false;
+        while let Some(done) = tasks.join_next().await {
+            let (which, result) = match done {
+                Ok(x) => x,
+                Err(e) => {
+                    // Nothing of the round is acked: the broker delivers it again on the next
+                    // connection, and what was committed is then a duplicate.
+                    tracing::error!(error = %e, "an MQTT submission failed; the round stays unacked");
+                    failed = true;
+                    continue;
+                }
+            };
+            match (which, result) {
+                (_, Ok(outcomes)) => count(&stats, &outcomes),
+                (Some((i, n)), Err(e)) => {
+                    stats.rejected.fetch_add(n as u64, Ordering::Relaxed);
+                    tracing::warn!(error = %e, topic = %round[i].publish.topic, readings = n, "MQTT CreateObservations refused whole, acknowledged and dropped");
+                }
+                (None, Err(e)) => {
+                    // A reading of the batch was refused: store the others one by one.
+                    tracing::debug!(error = %e, "batch refused; submitting its readings one by one");
+                    for r in round.iter().filter(|r| !r.bulk) {
+                        let Some(reading) = r.readings.first() else { continue };
+                        match submit_retrying(&*ingest, vec![reading.clone()]).await {
+                            Ok(outcomes) => count(&stats, &outcomes),
+                            Err(e) => {
+                                stats.rejected.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(error = %e, topic = %r.publish.topic, "MQTT reading refused, acknowledged and dropped");
+                            }
                         }
                     }
                 }
             }
         }
         let gen = generation.load(Ordering::SeqCst);
-        for r in batch.drain(..) {
-            if r.generation == gen {
+        for r in round.drain(..) {
+            if r.generation == gen && !failed {
                 if let Err(e) = client.ack(&r.publish).await {
                     tracing::debug!(error = %e, "cannot queue a PUBACK");
                 }
@@ -617,6 +695,28 @@ mod tests {
         assert!(parse_message(t, &big).unwrap_err().to_string().contains("more than"));
     }
 
+    #[test]
+    fn create_observations_messages() {
+        let m = parse_message(
+            CREATE_OBSERVATIONS,
+            br#"[{"Datastream":{"@iot.id":4},"components":["phenomenonTime","result"],
+                 "dataArray":[["2026-05-01T00:00:00Z",1],["2026-05-01T00:01:00Z",2]]}]"#,
+        )
+        .unwrap();
+        let Message::Batch(b) = m else { panic!("{m:?}") };
+        assert_eq!(b.len(), 2);
+        assert_eq!((b[1].datastream, &b[1].result), (4, &serde_json::json!(2)));
+        // The HTTP route's parser and messages; a body larger than a single message is fine.
+        let e = parse_message(CREATE_OBSERVATIONS, b"{\"result\":1}").unwrap_err().to_string();
+        assert!(e.contains("JSON array") && e.contains(CREATE_OBSERVATIONS), "{e}");
+        let mut big = b"[".to_vec();
+        big.extend(vec![b' '; MAX_MESSAGE * 2]);
+        big.extend(b"]");
+        assert_eq!(parse_message(CREATE_OBSERVATIONS, &big).unwrap(), Message::Batch(vec![]));
+        let huge = vec![b' '; crate::data_array::MAX_BODY + 1];
+        assert!(parse_message(CREATE_OBSERVATIONS, &huge).unwrap_err().to_string().contains("more than"));
+    }
+
     /// A mosquitto broker on a free port, with persistence, stopped on drop.
     pub(crate) struct Broker {
         pub port: u16,
@@ -745,7 +845,7 @@ mod tests {
     impl Device {
         fn connect(port: u16, id: &str) -> Self {
             let mut mo = MqttOptions::new(id, "127.0.0.1", port);
-            mo.set_keep_alive(Duration::from_secs(5));
+            mo.set_keep_alive(Duration::from_secs(5)).set_max_packet_size(1 << 20, 1 << 20);
             let (client, mut el) = AsyncClient::new(mo, 100);
             let (tx, acks) = mpsc::unbounded_channel();
             let task = tokio::spawn(async move {
@@ -919,6 +1019,136 @@ mod tests {
         }
         assert_eq!(acks.load(Ordering::Relaxed), n as u64);
         poll.abort();
+        bridge.stop();
+    }
+
+    /// A `CreateObservations` body: `n` readings of datastream `ds` from second `from`, with
+    /// `result(i)` as each result.
+    fn data_array(
+        ds: i64,
+        from: i64,
+        n: i64,
+        result: impl Fn(i64) -> serde_json::Value,
+    ) -> serde_json::Value {
+        let rows: Vec<serde_json::Value> = (from..from + n)
+            .map(|i| {
+                let t = time::macros::datetime!(2026-05-01 00:00 UTC) + time::Duration::seconds(i);
+                serde_json::json!([t.format(&Rfc3339).unwrap(), result(i)])
+            })
+            .collect();
+        serde_json::json!({"Datastream": {"@iot.id": ds}, "components": ["phenomenonTime", "result"], "dataArray": rows})
+    }
+
+    /// Batches over `v1.1/CreateObservations` into the real group commit on a real store: stored
+    /// exactly once (a redelivered batch is all duplicates), every reading announced on its
+    /// datastream's topic; a malformed batch (bad time, not JSON) or one the ingest refuses
+    /// (unknown datastream, wrong result type) stores nothing of it, is counted, and blocks nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn create_observations_batches_are_stored_whole_and_announced() {
+        let broker = Broker::start();
+        let (_dir, store, pm, count) = crate::ingest::tests::store();
+        let ingest = Arc::new(crate::GroupCommit::start(&store).unwrap());
+        let url = BrokerUrl::parse(&format!("mqtt://127.0.0.1:{}", broker.port)).unwrap();
+        let bridge =
+            start(&url, ingest.clone(), BridgeOptions { client_id: "bridge-bulk".into(), announce: true });
+        wait_for("the bridge to connect", || bridge.stats.connected.load(Ordering::Relaxed)).await;
+
+        let mut mo = MqttOptions::new("watcher-bulk", "127.0.0.1", broker.port);
+        mo.set_keep_alive(Duration::from_secs(5));
+        let (watcher, mut wel) = AsyncClient::new(mo, 100);
+        watcher.subscribe("v1.1/+/Observations", QoS::AtMostOnce).await.unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::<(String, serde_json::Value)>::new()));
+        let s = seen.clone();
+        let wtask = tokio::spawn(async move {
+            loop {
+                match wel.poll().await {
+                    Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
+                        let v: serde_json::Value = serde_json::from_slice(&p.payload).unwrap_or_default();
+                        if v.get("@iot.id").is_some() {
+                            s.lock().unwrap().push((p.topic.clone(), v));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let mut dev = Device::connect(broker.port, "gateway-1");
+        let patience = Duration::from_secs(10);
+        let (n_pm, n_count) = (2000_i64, 1000_i64);
+        let body = serde_json::json!([
+            data_array(pm, 0, n_pm, |i| serde_json::json!(i as f64 / 4.0)),
+            data_array(count, 0, n_count, |i| serde_json::json!(i)),
+        ])
+        .to_string();
+        assert!(dev.publish_acked(CREATE_OBSERVATIONS, body.clone(), patience).await);
+        let total = (n_pm + n_count) as u64;
+        wait_for("the batch to be stored", || bridge.stats.stored.load(Ordering::Relaxed) == total).await;
+        let stored_in = |ds: i64| {
+            let mut q =
+                citydata_store::sensors::EntityQuery::all(citydata_store::sensors::EntitySet::Observation);
+            q.within = Some(citydata_store::sensors::Within {
+                parent: citydata_store::sensors::EntitySet::Datastream,
+                id: ds,
+                nav: "Observations",
+            });
+            (q.top, q.count) = (0, true);
+            store.sta_query(&q).unwrap().count.unwrap()
+        };
+        assert_eq!((stored_in(pm), stored_in(count)), (n_pm as u64, n_count as u64));
+        assert_eq!(bridge.stats.batches.load(Ordering::Relaxed), 1);
+        assert_eq!(bridge.stats.received.load(Ordering::Relaxed), total);
+
+        // Every stored reading announced once, on its datastream's topic, with its result.
+        wait_for("every announcement", || seen.lock().unwrap().len() as u64 >= total).await;
+        {
+            let seen = seen.lock().unwrap();
+            let ids: std::collections::BTreeSet<i64> =
+                seen.iter().map(|(_, v)| v["@iot.id"].as_i64().unwrap()).collect();
+            assert_eq!(ids.len() as u64, total, "an announcement repeated");
+            let on_pm: Vec<&serde_json::Value> =
+                seen.iter().filter(|(t, _)| *t == topic_of(pm)).map(|(_, v)| &v["result"]).collect();
+            assert_eq!(on_pm.len() as i64, n_pm);
+            assert!(on_pm.contains(&&serde_json::json!(499.75)));
+        }
+
+        // The same batch again (a gateway's retry): all duplicates, nothing doubled.
+        assert!(dev.publish_acked(CREATE_OBSERVATIONS, body, patience).await);
+        wait_for("the retry", || bridge.stats.duplicates.load(Ordering::Relaxed) == total).await;
+        assert_eq!((stored_in(pm), stored_in(count)), (n_pm as u64, n_count as u64));
+
+        // Refused whole: a bad time in the last row, not JSON (malformed); an unknown datastream, a
+        // wrong result type for the count (refused by the ingest). Each holds good readings too.
+        let bad_time = {
+            let mut g = data_array(pm, 10_000, 50, |i| serde_json::json!(i));
+            g["dataArray"][49][0] = "2026-05-01 12:00".into();
+            serde_json::json!([g]).to_string()
+        };
+        let unknown = serde_json::json!([
+            data_array(pm, 20_000, 30, |i| serde_json::json!(i)),
+            data_array(9999, 0, 5, |i| serde_json::json!(i))
+        ]);
+        let wrong = serde_json::json!([
+            data_array(count, 30_000, 20, |i| serde_json::json!(i)),
+            data_array(count, 40_000, 1, |_| serde_json::json!(2.5))
+        ]);
+        for bad in [bad_time, "[{\"Datastream\"".to_owned(), unknown.to_string(), wrong.to_string()] {
+            assert!(dev.publish_acked(CREATE_OBSERVATIONS, bad, patience).await);
+        }
+        // A good batch behind them still goes in.
+        let good = serde_json::json!([data_array(count, 50_000, 10, |i| serde_json::json!(i))]).to_string();
+        assert!(dev.publish_acked(CREATE_OBSERVATIONS, good, patience).await);
+        wait_for("the good batch behind the bad ones", || {
+            bridge.stats.stored.load(Ordering::Relaxed) == total + 10
+        })
+        .await;
+        wait_for("the refusals", || bridge.stats.rejected.load(Ordering::Relaxed) == 35 + 21).await;
+        assert_eq!(bridge.stats.malformed.load(Ordering::Relaxed), 2);
+        assert_eq!((stored_in(pm), stored_in(count)), (n_pm as u64, n_count as u64 + 10));
+        assert_eq!(bridge.stats.batches.load(Ordering::Relaxed), 5, "{}", bridge.stats.to_json());
+        wtask.abort();
         bridge.stop();
     }
 }

@@ -127,7 +127,7 @@ fn sta_methods() -> axum::routing::MethodRouter<AppState> {
         .patch(sta::resource)
         .put(sta::resource)
         .delete(sta::resource)
-        .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
+        .layer(axum::extract::DefaultBodyLimit::max(citydata_sensors::data_array::MAX_BODY))
 }
 
 async fn openapi() -> impl axum::response::IntoResponse {
