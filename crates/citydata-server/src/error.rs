@@ -17,6 +17,8 @@ pub enum ApiError {
     Forbidden(String),
     /// 503: busy; try again shortly.
     Unavailable(String),
+    /// 413 with the limit the body went over.
+    TooLarge(String),
     /// 405 with the method that the path does not take (the router adds the `Allow` header).
     MethodNotAllowed(String),
     /// 500; the cause is logged.
@@ -49,6 +51,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
             ApiError::MethodNotAllowed(m) => (StatusCode::METHOD_NOT_ALLOWED, m),
+            ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error; it has been logged".to_owned())
@@ -57,6 +60,20 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({ "error": { "status": status.as_u16(), "message": message } });
         (status, Json(body)).into_response()
     }
+}
+
+/// A request body, or the error answer (413 naming the limit, JSON) when it could not be read.
+pub(crate) fn body_or_error(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    limit: usize,
+) -> Result<axum::body::Bytes, ApiError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(format!("the body is larger than the limit of {} MiB", limit >> 20))
+        } else {
+            ApiError::BadRequest(format!("the body could not be read: {}", e.body_text()))
+        }
+    })
 }
 
 /// The answer for paths no route serves.

@@ -208,6 +208,21 @@ mod tests {
         }
     }
 
+    /// A feed over the body limit is a JSON 413 that names the limit, not axum's plain text.
+    #[tokio::test]
+    async fn an_oversized_feed_is_a_json_413() {
+        let (_dir, st) = state();
+        let app = app(st);
+        let body = vec![b' '; citydata_sensors::feeds::MAX_FEED_BYTES + 1];
+        let resp =
+            app.oneshot(Request::post("/api/v1/feeds/aqhi").body(Body::from(body)).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["error"]["status"], 413);
+        assert!(v["error"]["message"].as_str().unwrap().contains("limit of 32 MiB"), "{v}");
+    }
+
     /// What axum's own extractors and router answer in plain text or with an empty body comes out
     /// as the JSON error shape, saying what was wrong.
     #[tokio::test]

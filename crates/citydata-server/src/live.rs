@@ -185,8 +185,9 @@ pub(crate) async fn feed(
     State(s): State<AppState>,
     Extension(live): Extension<Live>,
     Path(kind): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<JsonValue>, ApiError> {
+    let body = crate::error::body_or_error(body, feeds::MAX_FEED_BYTES)?;
     let kind = FeedKind::parse(&kind).ok_or_else(|| {
         let names: Vec<&str> = FeedKind::ALL.iter().map(|k| k.name()).collect();
         ApiError::NotFound(format!("no feed {kind:?}; the feeds are {}", names.join(", ")))

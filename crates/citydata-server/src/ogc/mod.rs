@@ -485,6 +485,7 @@ impl IntoResponse for OgcError {
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "Forbidden", m),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable", m),
             ApiError::MethodNotAllowed(m) => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", m),
+            ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", m),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 (
