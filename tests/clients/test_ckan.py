@@ -268,7 +268,8 @@ def test_native_dataset_search(server, air):
     slugs = [d["slug"] for d in found["datasets"]]
     assert "air-quality" in slugs and "air-quality-monitoring-stations" in slugs
     epd = sum(1 for d in found["datasets"] if (d["organization"] or {}).get("slug") == "epd")
-    assert {"value": "epd", "count": epd} in found["facets"]["organization"]
+    # Organisation facet values carry the organisation's name beside the slug and count.
+    assert {"value": "epd", "count": epd, "title": {"en": "Environmental Protection Department", "zh-Hant": "環境保護署"}} in found["facets"]["organization"]
     _, page, _ = raw(server, "/api/v1/datasets?limit=2&offset=2&sort=name")
     _, everything, _ = raw(server, "/api/v1/datasets?sort=name")
     assert [d["slug"] for d in page["datasets"]] == [d["slug"] for d in everything["datasets"]][2:4]

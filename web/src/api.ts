@@ -98,7 +98,8 @@ export interface Dataset {
 export interface SearchResult {
   count: number;
   datasets: Dataset[];
-  facets: Record<string, { value: string; count: number }[]>;
+  /** Counts per facet value; organisation values also carry the organisation's name. */
+  facets: Record<string, { value: string; count: number; title?: Text }[]>;
 }
 
 /** The answer of a rows query. */

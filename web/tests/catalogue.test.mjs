@@ -54,6 +54,9 @@ test('dataset search: a facet filters, paging moves, the URL keeps the state', a
   const all = await api('/api/v1/datasets?limit=0');
   assert.equal(await page.locator('#results-count').textContent(), `${all.count} datasets`);
   assert.equal(await page.locator('.result').count(), 10, 'ten per page');
+  // Organisations are named, not listed by slug.
+  const facetText = await page.locator('.facets').textContent();
+  assert.ok(facetText.includes('Hospital Authority') && !facetText.includes('citydata-demo'), facetText);
 
   // Page 2 by the pager.
   await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Next' }).click();

@@ -8,7 +8,7 @@ mod meta;
 mod schema;
 pub mod text;
 
-pub use meta::{DatasetMeta, GeometrySpec, LangText, ResourceMeta, LANGUAGES};
+pub use meta::{reading_order, DatasetMeta, GeometrySpec, LangText, ResourceMeta, LANGUAGES};
 pub use schema::{Field, FieldType, Schema, NULL_MARKERS};
 
 use std::borrow::Cow;

@@ -9,6 +9,17 @@ use crate::Schema;
 /// The languages citydata serves, in order of preference for display.
 pub const LANGUAGES: [&str; 3] = ["en", "zh-Hant", "zh-Hans"];
 
+/// The languages to read a text in for a reader of `lang`, best first: `lang`, the other Chinese
+/// script, English (English first for any language not of [`LANGUAGES`]).
+#[must_use]
+pub fn reading_order(lang: &str) -> [&'static str; 3] {
+    match lang {
+        "zh-Hant" => ["zh-Hant", "zh-Hans", "en"],
+        "zh-Hans" => ["zh-Hans", "zh-Hant", "en"],
+        _ => LANGUAGES,
+    }
+}
+
 /// Text in several languages, keyed `en`, `zh-Hant`, `zh-Hans`. A plain string in the metadata file
 /// is taken as English.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
@@ -26,6 +37,17 @@ impl LangText {
     #[must_use]
     pub fn best(&self) -> Option<&str> {
         LANGUAGES.iter().find_map(|l| self.0.get(*l)).or_else(|| self.0.values().next()).map(String::as_str)
+    }
+
+    /// The text for a reader of `lang`: in `lang`, else the other Chinese script, else English,
+    /// else any (see [`reading_order`]).
+    #[must_use]
+    pub fn in_lang(&self, lang: &str) -> Option<&str> {
+        reading_order(lang)
+            .iter()
+            .find_map(|l| self.0.get(*l).filter(|s| !s.is_empty()))
+            .map(String::as_str)
+            .or_else(|| self.best())
     }
 
     /// True when no language has text.
@@ -141,6 +163,16 @@ pub struct DatasetMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_is_read_in_the_readers_language_then_the_other_script_then_english() {
+        let t: LangText = serde_json::from_str(r#"{"en":"Air","zh-Hant":"空氣","zh-Hans":""}"#).unwrap();
+        assert_eq!(t.in_lang("zh-Hant"), Some("空氣"));
+        assert_eq!(t.in_lang("zh-Hans"), Some("空氣"), "empty text does not count");
+        assert_eq!(t.in_lang("en"), Some("Air"));
+        assert_eq!(t.in_lang("fr"), Some("Air"));
+        assert_eq!(LangText::default().in_lang("en"), None);
+    }
 
     #[test]
     fn titles_as_strings_or_language_maps() {

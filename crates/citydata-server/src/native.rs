@@ -144,7 +144,8 @@ pub(crate) async fn datasets(
             },
         }
     }
-    let (found, list) = blocking(move || {
+    let wants_orgs = q.facets.contains(&FacetField::Organization);
+    let (found, list, org_titles) = blocking(move || {
         let found = s.store.search(&q)?;
         let mut out = Vec::new();
         for slug in &found.slugs {
@@ -152,15 +153,28 @@ pub(crate) async fn datasets(
                 out.push(dataset_json(&d, false));
             }
         }
-        Ok((found, out))
+        // The organisation facet gives slugs; readers want names.
+        let titles: std::collections::HashMap<String, JsonValue> = if wants_orgs {
+            s.store.organizations()?.into_iter().map(|(o, _)| (o.slug, json!(o.title))).collect()
+        } else {
+            Default::default()
+        };
+        Ok((found, out, titles))
     })
     .await?;
     let facets: serde_json::Map<String, JsonValue> = found
         .facets
         .iter()
         .map(|(f, values)| {
-            let items: Vec<JsonValue> =
-                values.iter().map(|(v, n)| json!({ "value": v, "count": n })).collect();
+            let items: Vec<JsonValue> = values
+                .iter()
+                .map(|(v, n)| match (f, org_titles.get(v)) {
+                    (FacetField::Organization, Some(title)) => {
+                        json!({ "value": v, "count": n, "title": title })
+                    }
+                    _ => json!({ "value": v, "count": n }),
+                })
+                .collect();
             (facet_name(*f).to_owned(), JsonValue::Array(items))
         })
         .collect();

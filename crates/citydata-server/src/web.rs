@@ -102,17 +102,13 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// A language map's text in `lang` (the other Chinese script, then English, then any).
+/// A language map of the native API's JSON read in `lang`, in the order of
+/// [`citydata_model::reading_order`], else any.
 fn text_in(map: &JsonValue, lang: &str) -> String {
     if let Some(s) = map.as_str() {
         return s.to_owned();
     }
-    let order: &[&str] = match lang {
-        "zh-Hant" => &["zh-Hant", "zh-Hans", "en"],
-        "zh-Hans" => &["zh-Hans", "zh-Hant", "en"],
-        _ => &["en", "zh-Hant", "zh-Hans"],
-    };
-    order
+    citydata_model::reading_order(lang)
         .iter()
         .find_map(|l| map.get(*l).and_then(JsonValue::as_str).filter(|s| !s.is_empty()))
         .or_else(|| map.as_object()?.values().find_map(JsonValue::as_str))
@@ -250,7 +246,7 @@ pub(crate) async fn dashboard(
     let path = format!("/dashboards/{id}");
     let head = match crate::dashboards::lookup(&s, id).await? {
         Some((d, _, _)) => {
-            let text = |t: &citydata_model::LangText| text_in(&json!(t.0), lang);
+            let text = |t: &citydata_model::LangText| t.in_lang(lang).unwrap_or_default().to_owned();
             simple(&text(&d.title), &text(&d.description))
         }
         None => Head { status: StatusCode::NOT_FOUND, ..simple("404", "") },

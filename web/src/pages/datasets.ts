@@ -2,7 +2,7 @@
 // (`q`, `sort`, `page`, and one repeated key per facet), so a search can be shared and bookmarked, and
 // the browser's back button steps through it.
 
-import { apiUrl, getJson, type SearchResult } from '../api';
+import { apiUrl, getJson, type SearchResult, type Text } from '../api';
 import { announce, h, replace } from '../dom';
 import { formatDate, formatNumber, pick, pickLang, t } from '../i18n';
 import { errorBox, setTitle } from '../layout';
@@ -43,9 +43,6 @@ function stateUrl(s: State): string {
   return q ? `/datasets?${q}` : '/datasets';
 }
 
-/** Organisation titles by slug, read off the datasets (the facet gives slugs). */
-const orgTitles = new Map<string, Record<string, string>>();
-
 export async function render(main: HTMLElement): Promise<void> {
   const results = h('div', { id: 'results' });
   const facets = h('div', { class: 'facets' });
@@ -61,9 +58,6 @@ export async function render(main: HTMLElement): Promise<void> {
       h('section', { 'aria-labelledby': 'results-count' }, results),
     ),
   );
-  const all = await getJson<SearchResult>(apiUrl('/api/v1/datasets', { limit: 1000 })).catch(() => null);
-  for (const d of all?.datasets ?? []) orgTitles.set(d.organization.slug, d.organization.title);
-
   const go = (s: State, push = true) => {
     if (push) history.pushState(null, '', stateUrl(s));
     void draw(s, results, facets, go);
@@ -72,11 +66,8 @@ export async function render(main: HTMLElement): Promise<void> {
   await draw(readState(), results, facets, go);
 }
 
-function facetLabel(field: string, value: string): { text: string; lang: string | null } {
-  if (field === 'organization') {
-    const title = orgTitles.get(value);
-    if (title) return { text: pick(title), lang: pickLang(title) };
-  }
+function facetLabel(field: string, value: string, title?: Text): { text: string; lang: string | null } {
+  if (title) return { text: pick(title), lang: pickLang(title) };
   if (field === 'format') return { text: value.toUpperCase(), lang: null };
   return { text: value, lang: null };
 }
@@ -125,7 +116,7 @@ async function draw(s: State, results: HTMLElement, facetBox: HTMLElement, go: (
           {},
           h('legend', {}, t(`facet.${field}`)),
           shown.map((fv) => {
-            const label = facetLabel(field, fv.value);
+            const label = facetLabel(field, fv.value, fv.title);
             const checked = active.includes(fv.value);
             return h(
               'label',

@@ -30,19 +30,18 @@ async function programmeFigures(): Promise<Figure[]> {
   }));
 }
 
-async function figures(): Promise<Figure[]> {
-  const [all, orgs, sta] = await Promise.all([
-    getJson<SearchResult>(apiUrl('/api/v1/datasets', { limit: 1000, facets: 'format' })),
-    getJson<SearchResult>(apiUrl('/api/v1/datasets', { limit: 0, facets: 'organization' })),
-    getJson<{ '@iot.count'?: number }>(apiUrl('/sta/v1.1/Datastreams', { $count: 'true', $top: 0 })).catch(() => ({ '@iot.count': 0 })),
-  ]);
+/** The counts of the catalogue `all` (fetched once for the page) and of the live datastreams. */
+async function figures(all: SearchResult): Promise<Figure[]> {
+  const sta = await getJson<{ '@iot.count'?: number }>(apiUrl('/sta/v1.1/Datastreams', { $count: 'true', $top: 0 })).catch(
+    () => ({ '@iot.count': 0 }),
+  );
   const features = all.datasets
     .flatMap((d) => d.resources)
     .filter((r) => r.format.toLowerCase() === 'geojson')
     .reduce((n, r) => n + r.row_count, 0);
   return [
     { label: t('fig.datasets'), value: all.count },
-    { label: t('fig.organizations'), value: (orgs.facets.organization ?? []).length },
+    { label: t('fig.organizations'), value: (all.facets.organization ?? []).length },
     { label: t('fig.features'), value: features },
     { label: t('fig.sensors'), value: sta['@iot.count'] ?? 0 },
   ];
@@ -79,9 +78,10 @@ export async function render(main: HTMLElement): Promise<void> {
     recent,
   );
 
+  const catalogue = getJson<SearchResult>(apiUrl('/api/v1/datasets', { limit: 1000, facets: 'organization' }));
   const [figResult, listResult, recentResult] = await Promise.allSettled([
-    Promise.all([figures(), programmeFigures().catch(() => [])]).then(([a, b]) => [...a, ...b]),
-    getJson<SearchResult>(apiUrl('/api/v1/datasets', { limit: 1000 })),
+    catalogue.then((all) => Promise.all([figures(all), programmeFigures().catch(() => [])])).then(([a, b]) => [...a, ...b]),
+    catalogue,
     getJson<SearchResult>(apiUrl('/api/v1/datasets', { limit: 6, sort: '-modified' })),
   ]);
   figs.removeAttribute('aria-busy');
