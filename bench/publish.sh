@@ -13,7 +13,8 @@
 #                       infers types (dates, times, numbers with separators, booleans), stores the
 #                       original bytes, records a version, all in one transaction.
 # Tools are interleaved run by run (import, citydata, sqlite-utils, import, ...) so that noise from
-# other work on the machine spreads over all of them. The CSV is read once first, so every tool
+# other work on the machine spreads over all of them, and dirty pages are flushed (`sync`) before
+# each run. The CSV is read once first, so every tool
 # reads it from the page cache. After every run the row count in the new database is checked
 # (1,000,000 rows), so a failed load cannot pass for a fast one.
 #
@@ -99,6 +100,9 @@ measure() {
     shift 2
     rm -f "$db" "$db-wal" "$db-shm" "$db-journal"
     local out=$BENCH_DIR/$tool.log tf=$BENCH_DIR/time.txt
+    # The previous run's database is still being written back by the kernel: flush it first, so that
+    # no run pays for another's writes.
+    sync
     if ! /usr/bin/time -f '%e %M' -o "$tf" "$@" >"$out" 2>&1; then
         cat "$out" >&2
         die "$tool failed"

@@ -48,6 +48,8 @@ impl Reader for CsvReader {
             .buffer_capacity(256 * 1024)
             .from_reader(guarded);
         let mut record = csv::ByteRecord::new();
+        // The cells of a record, its memory kept from one record to the next.
+        let mut spare: Vec<Cell<'static>> = Vec::new();
         let mut width = None;
         let mut n = 0u64;
         loop {
@@ -60,7 +62,8 @@ impl Reader for CsvReader {
                 continue; // a blank line
             }
             let Some(expected) = width else {
-                let header = fields(&record, Loc { line, record: 0 })?;
+                let mut header = Vec::new();
+                fields(&record, Loc { line, record: 0 }, &mut header)?;
                 columns.set_header(header.iter().map(|c| match c {
                     Cell::Text(t) => t.as_ref(),
                     _ => "",
@@ -82,24 +85,55 @@ impl Reader for CsvReader {
                     format!("{reason} (use --skip-bad-rows to leave such rows out)"),
                 ));
             }
-            sink(loc, &fields(&record, loc)?)?;
+            let mut cells = recycle(std::mem::take(&mut spare));
+            fields(&record, loc, &mut cells)?;
+            sink(loc, &cells)?;
+            spare = recycle(cells);
         }
         Ok(())
     }
 }
 
-fn fields(record: &csv::ByteRecord, loc: Loc) -> Result<Vec<Cell<'_>>, FormatError> {
-    record
-        .iter()
-        .enumerate()
-        .map(|(i, f)| match std::str::from_utf8(f) {
-            Ok(s) => Ok(Cell::Text(Cow::Borrowed(s))),
-            Err(e) => Err(FormatError::at(
-                loc,
-                format!("field {} is not valid UTF-8 (byte {} of the field)", i + 1, e.valid_up_to()),
-            )),
-        })
-        .collect()
+/// An empty vector on the memory of `v`, for cells that borrow from another record.
+fn recycle<'b>(mut v: Vec<Cell<'_>>) -> Vec<Cell<'b>> {
+    v.clear();
+    // An empty vector's items are never made; collecting in place keeps its allocation.
+    v.into_iter().map(|_| unreachable!("an empty vector has no items")).collect()
+}
+
+/// The fields of `record` as text cells, into `out`. The record is checked as UTF-8 once as a whole
+/// (a field is valid when the whole is and it starts and ends on character boundaries); only an
+/// invalid record is checked field by field, to name the field.
+fn fields<'r>(record: &'r csv::ByteRecord, loc: Loc, out: &mut Vec<Cell<'r>>) -> Result<(), FormatError> {
+    if let Ok(all) = std::str::from_utf8(record.as_slice()) {
+        // The fields lie one after the other in the record's buffer.
+        let mut start = 0;
+        let whole = record.iter().all(|f| {
+            let end = start + f.len();
+            let ok = all.is_char_boundary(end);
+            if ok {
+                out.push(Cell::Text(Cow::Borrowed(&all[start..end])));
+            }
+            start = end;
+            ok
+        });
+        if whole {
+            return Ok(());
+        }
+        out.clear();
+    }
+    for (i, f) in record.iter().enumerate() {
+        match std::str::from_utf8(f) {
+            Ok(s) => out.push(Cell::Text(Cow::Borrowed(s))),
+            Err(e) => {
+                return Err(FormatError::at(
+                    loc,
+                    format!("field {} is not valid UTF-8 (byte {} of the field)", i + 1, e.valid_up_to()),
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 fn io_error(e: std::io::Error) -> FormatError {
@@ -266,6 +300,14 @@ mod tests {
         );
         let e = r.read(&mut Columns::default(), &mut Vec::new(), &mut |_, _| Ok(())).unwrap_err();
         assert!(e.to_string().starts_with("line 3"), "{e}");
+        // The bytes of 中 cut by a delimiter: the record as a whole is valid UTF-8, its fields are not.
+        let mut r = CsvReader::new(
+            Box::new(Cursor::new(b"a,b\n\xe4\xb8,\xad\n".to_vec())),
+            Format::Csv,
+            &ReadOptions::default(),
+        );
+        let e = r.read(&mut Columns::default(), &mut Vec::new(), &mut |_, _| Ok(())).unwrap_err();
+        assert_eq!(e.to_string(), "line 2 (record 1): field 1 is not valid UTF-8 (byte 0 of the field)");
     }
 
     proptest::proptest! {

@@ -8,10 +8,12 @@
 
 use std::borrow::Cow;
 
-use citydata_model::text::{parse_bool, parse_date, parse_datetime, parse_int, parse_number, parse_time};
+use citydata_model::text::{
+    parse_bool, parse_date, parse_datetime, parse_f64, parse_int, parse_number, parse_time, push_date,
+};
 use citydata_model::{Field, FieldType, Value, NULL_MARKERS};
 
-use crate::Cell;
+use crate::{Cell, RowBatch, Slot};
 
 const INT: u8 = 1;
 const NUM: u8 = 2;
@@ -71,7 +73,7 @@ impl Inference {
                 self.seen_value = true;
                 self.values += 1;
                 if self.possible & TEXT_TYPES != 0 {
-                    let (types, grouped, day_first) = text_types(s.trim(), self.possible);
+                    let (types, grouped, day_first) = text_types(trim(s), self.possible);
                     if self.fallback.is_none() && self.values > 1 && self.possible & types & TEXT_TYPES == 0 {
                         let before = self.field_type();
                         if before != FieldType::String {
@@ -82,7 +84,7 @@ impl Inference {
                     self.possible &= types;
                     self.grouped |= grouped && self.possible & (INT | NUM) != 0;
                     if types & NUM != 0 && !grouped && self.ranged < RANGE_SAMPLE {
-                        if let Ok(x) = s.trim().parse::<f64>() {
+                        if let Ok(x) = trim(s).parse::<f64>() {
                             self.widen(x);
                         }
                     }
@@ -183,7 +185,7 @@ impl Inference {
 }
 
 fn is_null_marker(s: &str) -> bool {
-    s.len() <= 4 && NULL_MARKERS.contains(&s.trim())
+    s.len() <= 4 && NULL_MARKERS.contains(&trim(s))
 }
 
 /// The types a text (already trimmed) can be, among `wanted`: a bit set, and whether it used a
@@ -233,73 +235,114 @@ pub fn infer_text(s: &str) -> FieldType {
     inf.field_type()
 }
 
-/// Converts one cell to a column's type, giving the text of the error when it does not fit.
+/// Converts one cell to a column's type, giving the text of the error when it does not fit. The
+/// owned form of [`convert_into`], for tests and tools.
 ///
 /// # Errors
 /// A value the field's type cannot hold, such as `abc` in an integer column set by a schema override.
-pub fn convert<'a>(cell: &'a Cell<'_>, field: &Field, missing: &[String]) -> Result<Value<'a>, String> {
+pub fn convert(cell: &Cell<'_>, field: &Field, missing: &[String]) -> Result<Value<'static>, String> {
+    let mut batch = RowBatch::default();
+    let slot = convert_into(cell, field, missing, &mut batch)?;
+    Ok(batch.value(slot).into_owned())
+}
+
+/// Converts one cell to a column's type: numbers into the slot, texts (the cell's own, or the
+/// canonical form of a date or time) appended to `batch`'s text buffer. Allocates nothing but the
+/// buffer's growth.
+///
+/// # Errors
+/// A value the field's type cannot hold, such as `abc` in an integer column set by a schema override.
+pub fn convert_into(
+    cell: &Cell<'_>,
+    field: &Field,
+    missing: &[String],
+    batch: &mut RowBatch,
+) -> Result<Slot, String> {
     let t = field.field_type;
     let mismatch = |found: &dyn std::fmt::Display| format!("expected {}, found {found}", article(t));
     Ok(match cell {
-        Cell::Null => Value::Null,
+        Cell::Null => Slot::Null,
         Cell::Text(s) => {
-            if is_null_marker(s) || (!missing.is_empty() && missing.iter().any(|m| m == s.trim())) {
-                return Ok(Value::Null);
+            let v = trim(s);
+            if is_null_marker(s) || missing.iter().any(|m| m == v) {
+                return Ok(Slot::Null);
             }
-            let v = s.trim();
             let bad = || mismatch(&format_args!("{s:?}"));
             match t {
-                FieldType::String | FieldType::Geometry => Value::Text(Cow::Borrowed(s.as_ref())),
-                FieldType::Integer => Value::Int(parse_int(v).ok_or_else(bad)?),
+                FieldType::String | FieldType::Geometry => batch.push_text(s),
+                FieldType::Integer => Slot::Int(parse_int(v).ok_or_else(bad)?),
                 FieldType::Number => {
-                    let n: f64 = if v.contains(',') { v.replace(',', "").parse() } else { v.parse() }
-                        .map_err(|_| bad())?;
+                    let n = parse_f64(v).ok_or_else(bad)?;
                     if !n.is_finite() {
                         return Err(bad());
                     }
-                    Value::Real(n)
+                    Slot::Real(n)
                 }
-                FieldType::Boolean => Value::Int(i64::from(parse_bool(v).ok_or_else(bad)?)),
+                FieldType::Boolean => Slot::Int(i64::from(parse_bool(v).ok_or_else(bad)?)),
                 FieldType::Date => {
-                    let ((y, m, d), _) = parse_date(v).ok_or_else(bad)?;
-                    Value::Text(Cow::Owned(format!("{y:04}-{m:02}-{d:02}")))
+                    let (date, _) = parse_date(v).ok_or_else(bad)?;
+                    push_with(batch, |out| push_date(out, date))
                 }
                 FieldType::Datetime => match parse_datetime(v) {
-                    Some(dt) => Value::Text(Cow::Owned(dt.canonical())),
+                    Some(dt) => push_with(batch, |out| dt.push_canonical(out)),
                     // A column of datetimes may hold plain dates (midnight).
                     None => {
-                        let ((y, m, d), _) = parse_date(v).ok_or_else(bad)?;
-                        Value::Text(Cow::Owned(format!("{y:04}-{m:02}-{d:02}T00:00:00")))
+                        let (date, _) = parse_date(v).ok_or_else(bad)?;
+                        push_with(batch, |out| {
+                            push_date(out, date);
+                            out.push_str("T00:00:00");
+                        })
                     }
                 },
-                FieldType::Time => Value::Text(Cow::Owned(parse_time(v).ok_or_else(bad)?.canonical())),
+                FieldType::Time => {
+                    let time = parse_time(v).ok_or_else(bad)?;
+                    push_with(batch, |out| time.push_canonical(out))
+                }
             }
         }
         Cell::Int(i) => match t {
-            FieldType::Integer => Value::Int(*i),
+            FieldType::Integer => Slot::Int(*i),
             #[allow(clippy::cast_precision_loss)]
-            FieldType::Number => Value::Real(*i as f64),
-            FieldType::Boolean if *i == 0 || *i == 1 => Value::Int(*i),
-            FieldType::String => Value::Text(Cow::Owned(i.to_string())),
+            FieldType::Number => Slot::Real(*i as f64),
+            FieldType::Boolean if *i == 0 || *i == 1 => Slot::Int(*i),
+            FieldType::String => batch.push_text(&i.to_string()),
             _ => return Err(mismatch(i)),
         },
         Cell::Num(n) => match t {
-            FieldType::Number => Value::Real(*n),
+            FieldType::Number => Slot::Real(*n),
             #[allow(clippy::cast_possible_truncation)]
-            FieldType::Integer if n.fract() == 0.0 && n.abs() < 9.0e15 => Value::Int(*n as i64),
-            FieldType::String => Value::Text(Cow::Owned(n.to_string())),
+            FieldType::Integer if n.fract() == 0.0 && n.abs() < 9.0e15 => Slot::Int(*n as i64),
+            FieldType::String => batch.push_text(&n.to_string()),
             _ => return Err(mismatch(n)),
         },
         Cell::Bool(b) => match t {
-            FieldType::Boolean | FieldType::Integer => Value::Int(i64::from(*b)),
-            FieldType::String => Value::Text(Cow::Borrowed(if *b { "true" } else { "false" })),
+            FieldType::Boolean | FieldType::Integer => Slot::Int(i64::from(*b)),
+            FieldType::String => batch.push_text(if *b { "true" } else { "false" }),
             _ => return Err(mismatch(b)),
         },
         Cell::Geometry(g) => match t {
-            FieldType::Geometry | FieldType::String => Value::Text(Cow::Borrowed(g.as_ref())),
+            FieldType::Geometry | FieldType::String => batch.push_text(g),
             _ => return Err(mismatch(&"a geometry")),
         },
     })
+}
+
+/// Appends what `write` writes to `batch`'s buffer, as one text slot.
+fn push_with(batch: &mut RowBatch, write: impl FnOnce(&mut String)) -> Slot {
+    let start = batch.text.len();
+    write(&mut batch.text);
+    Slot::Text(start, batch.text.len())
+}
+
+/// `s` without surrounding white space, as [`str::trim`]; a value that starts and ends with a
+/// visible ASCII character (nearly every value of a file) is returned without a look inside.
+fn trim(s: &str) -> &str {
+    let visible = |b: Option<&u8>| b.is_some_and(|&b| (b'!'..=b'~').contains(&b));
+    if visible(s.as_bytes().first()) && visible(s.as_bytes().last()) {
+        s
+    } else {
+        s.trim()
+    }
 }
 
 fn article(t: FieldType) -> &'static str {

@@ -1,8 +1,11 @@
 //! Bytes in, typed records out: encoding and format detection, one streaming reader per format, and
 //! type inference over the whole file.
 //!
-//! A publish reads a file twice: [`scan`] infers the columns and their types over every record, then
-//! [`load`] reads it again and hands each record, converted to the schema's types, to the caller.
+//! [`scan`] infers the columns and their types over every record; [`load`] reads the file and hands
+//! each record, converted to a schema's types, to the caller. A publish reads a file once when it
+//! can: it guesses the schema from a [`sample`] of the first records and loads under the guess while
+//! the same pass infers over every record ([`Pass::Speculate`]); only when the whole file disagrees
+//! with the guess does it read the file a second time.
 //! Neither pass holds the file in memory: readers stream, and every reader is bounded (record size,
 //! XML entity handling, inflated size of XLSX parts).
 //!
@@ -29,7 +32,7 @@ use citydata_model::{Schema, Value};
 
 pub use detect::Format;
 pub use encoding::TextEncoding;
-pub use infer::{convert, infer_text, Inference};
+pub use infer::{convert, convert_into, infer_text, Inference};
 
 /// Where in a file a record stands: the 1-based line where it starts (0 when the format has no lines,
 /// as in XLSX where it is the sheet row) and its 1-based number among the data records.
@@ -333,7 +336,7 @@ impl Read for CountingRead {
     }
 }
 
-/// What the first pass learned about a file.
+/// What inference learned about a file (or the first part of it).
 #[derive(Debug, Clone)]
 pub struct Scan {
     /// The inferred schema (column names in order of first appearance).
@@ -344,141 +347,238 @@ pub struct Scan {
     pub skipped: Vec<Skipped>,
     /// Per column (schema order): the smallest and largest of its first numbers, for number columns.
     pub ranges: Vec<Option<(f64, f64)>>,
+    /// Whether every record of the file was read (false for a [`sample`] that stopped early).
+    pub complete: bool,
 }
 
-/// One cell in a [`CellBatch`], its text kept in the batch's buffer.
-#[derive(Clone, Copy)]
-enum Slot {
-    Text(usize, usize),
+/// One value converted to its column's type; a text lives in its [`RowBatch`]'s buffer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Slot {
+    /// No value.
+    Null,
+    /// An integer (also a boolean, as 0 or 1).
     Int(i64),
-    Num(f64),
-    Bool(bool),
-    Geometry(usize, usize),
+    /// A number.
+    Real(f64),
+    /// A text: the byte range of the batch's buffer that holds it.
+    Text(usize, usize),
 }
 
-/// Cells on their way from the reading thread to the inferring one: `(column, cell)` pairs with
-/// their texts in one buffer, so a batch costs a few allocations, not one per cell.
-#[derive(Default)]
-struct CellBatch {
-    cells: Vec<(usize, Slot)>,
-    text: String,
+/// Converted rows, one after the other: values in one flat vector, texts in one buffer, so that a
+/// batch of thousands of rows costs a few allocations, not one per cell.
+#[derive(Debug, Default, Clone)]
+pub struct RowBatch {
+    /// The values, row after row.
+    pub slots: Vec<Slot>,
+    /// The texts the slots point into.
+    pub text: String,
 }
 
-impl CellBatch {
-    fn push_text(&mut self, t: &str) -> (usize, usize) {
-        let a = self.text.len();
+impl RowBatch {
+    /// Appends `t` to the buffer and returns its slot.
+    pub fn push_text(&mut self, t: &str) -> Slot {
+        let start = self.text.len();
         self.text.push_str(t);
-        (a, self.text.len())
+        Slot::Text(start, self.text.len())
+    }
+
+    /// The value in slot `s`.
+    #[must_use]
+    pub fn value(&self, s: Slot) -> Value<'_> {
+        match s {
+            Slot::Null => Value::Null,
+            Slot::Int(i) => Value::Int(i),
+            Slot::Real(r) => Value::Real(r),
+            Slot::Text(a, b) => Value::Text(Cow::Borrowed(&self.text[a..b])),
+        }
+    }
+
+    /// Every value, row after row.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = Value<'_>> + '_ {
+        self.slots.iter().map(|s| self.value(*s))
+    }
+
+    /// Empties the batch, keeping its memory.
+    pub fn clear(&mut self) {
+        self.slots.clear();
+        self.text.clear();
     }
 }
 
-const SCAN_BATCH_CELLS: usize = 1 << 14;
+/// What a [`load`] pass did.
+#[derive(Debug)]
+pub struct Loaded {
+    /// Records read (skipped rows not counted).
+    pub rows: u64,
+    /// What inference over every record found (the same as a [`scan`] would), when asked for.
+    pub scan: Option<Scan>,
+    /// With [`Pass::Speculate`]: the first record the schema could not hold, or that the sink
+    /// refused; from there on rows were read and inferred but no longer converted nor handed on.
+    pub mismatch: Option<FormatError>,
+}
 
-/// First pass: reads every record and infers each column's type. Reading runs on its own thread
-/// and inference on this one, so that the two cores share the work.
+/// How a [`load`] pass treats its schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// The schema is the file's (inferred by a whole [`scan`], maybe overridden): a value it cannot
+    /// hold is an error.
+    Load,
+    /// The schema is a guess from a [`sample`]: infer over every record as a scan does while
+    /// converting to the guess, so that one pass both loads and checks the guess. A value the guess
+    /// cannot hold (or a sink error about a record) ends the conversion, not the pass; the caller
+    /// compares the inferred schema with the guess and loads again when they differ.
+    Speculate,
+}
+
+/// What the readers push records into during a pass.
+struct Pipe<'s> {
+    inference: Vec<Inference>,
+    infer: bool,
+    rows: u64,
+    progress: &'s Progress,
+}
+
+impl Pipe<'_> {
+    fn infer(&mut self, cells: &[Cell<'_>]) {
+        if !self.infer {
+            return;
+        }
+        if self.inference.len() < cells.len() {
+            self.inference.resize_with(cells.len(), Inference::default);
+        }
+        for (inf, cell) in self.inference.iter_mut().zip(cells) {
+            inf.add(cell);
+        }
+    }
+
+    fn counted(&mut self) {
+        self.rows += 1;
+        self.progress.records.store(self.rows, Ordering::Relaxed);
+    }
+
+    fn scan(mut self, columns: &Columns, skipped: Vec<Skipped>, complete: bool) -> Result<Scan, FormatError> {
+        if columns.is_empty() {
+            return Err(FormatError::file("no columns found: the file holds no header and no records"));
+        }
+        self.inference.resize_with(columns.len(), Inference::default);
+        let fields = columns.names().iter().zip(&self.inference).map(|(n, inf)| inf.field(n)).collect();
+        let ranges = self.inference.iter().map(Inference::range).collect();
+        Ok(Scan { schema: Schema::new(fields), rows: self.rows, skipped, ranges, complete })
+    }
+}
+
+/// The message of the error a sink returns to stop a reader early; never shown.
+const STOP: &str = "\u{0}stop";
+
+/// Infers the columns and their types over every record of the file.
 ///
 /// # Errors
 /// Malformed input, or a file without any column.
 pub fn scan(source: &Source, progress: Arc<Progress>) -> Result<Scan, FormatError> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<CellBatch>(8);
-    let mut inference: Vec<Inference> = Vec::new();
-    let (columns, skipped, rows) = std::thread::scope(|scope| {
-        let reader = scope.spawn(move || {
-            let mut reader = source.reader(progress.clone())?;
-            let mut columns = Columns::default();
-            let mut skipped = Vec::new();
-            let mut rows = 0u64;
-            let mut batch = CellBatch::default();
-            reader.read(&mut columns, &mut skipped, &mut |_, cells| {
-                for (i, cell) in cells.iter().enumerate() {
-                    let slot = match cell {
-                        Cell::Null => continue,
-                        Cell::Text(t) => {
-                            let (a, b) = batch.push_text(t);
-                            Slot::Text(a, b)
-                        }
-                        Cell::Geometry(t) => {
-                            let (a, b) = batch.push_text(t);
-                            Slot::Geometry(a, b)
-                        }
-                        Cell::Int(v) => Slot::Int(*v),
-                        Cell::Num(v) => Slot::Num(*v),
-                        Cell::Bool(v) => Slot::Bool(*v),
-                    };
-                    batch.cells.push((i, slot));
-                }
-                rows += 1;
-                progress.records.store(rows, Ordering::Relaxed);
-                if batch.cells.len() >= SCAN_BATCH_CELLS {
-                    tx.send(std::mem::take(&mut batch))
-                        .map_err(|_| FormatError::file("inference stopped"))?;
-                }
-                Ok(())
-            })?;
-            let _ = tx.send(batch);
-            Ok::<_, FormatError>((columns, skipped, rows))
-        });
-        for batch in &rx {
-            for &(i, slot) in &batch.cells {
-                if inference.len() <= i {
-                    inference.resize_with(i + 1, Inference::default);
-                }
-                let cell = match slot {
-                    Slot::Text(a, b) => Cell::Text(Cow::Borrowed(&batch.text[a..b])),
-                    Slot::Geometry(a, b) => Cell::Geometry(Cow::Borrowed(&batch.text[a..b])),
-                    Slot::Int(v) => Cell::Int(v),
-                    Slot::Num(v) => Cell::Num(v),
-                    Slot::Bool(v) => Cell::Bool(v),
-                };
-                inference[i].add(&cell);
-            }
-        }
-        reader.join().map_err(|_| FormatError::file("the reading thread panicked"))?
-    })?;
-    if columns.is_empty() {
-        return Err(FormatError::file("no columns found: the file holds no header and no records"));
-    }
-    inference.resize_with(columns.len(), Inference::default);
-    let fields = columns.names().iter().zip(&inference).map(|(n, inf)| inf.field(n)).collect();
-    let ranges = inference.iter().map(Inference::range).collect();
-    Ok(Scan { schema: Schema::new(fields), rows, skipped, ranges })
+    sample(source, progress, u64::MAX, u64::MAX)
 }
 
-/// Second pass: reads every record again and pushes it, converted to `schema`'s types and in its
-/// column order, into `sink`.
+/// Infers the columns and their types over the first records of the file: until `records` have
+/// been read or the reader has gone past `bytes` of the file, whichever comes first.
+/// [`Scan::complete`] tells whether that was the whole file.
 ///
 /// # Errors
-/// Malformed input, a value the schema's type cannot hold (after an override), or `sink`'s error.
+/// Malformed input among the records read, or a file without any column.
+pub fn sample(
+    source: &Source,
+    progress: Arc<Progress>,
+    records: u64,
+    bytes: u64,
+) -> Result<Scan, FormatError> {
+    let mut reader = source.reader(progress.clone())?;
+    let mut columns = Columns::default();
+    let mut skipped = Vec::new();
+    let mut pipe = Pipe { inference: Vec::new(), infer: true, rows: 0, progress: &progress };
+    let read = reader.read(&mut columns, &mut skipped, &mut |_, cells| {
+        if pipe.rows >= records || progress.bytes.load(Ordering::Relaxed) > bytes {
+            return Err(FormatError::file(STOP));
+        }
+        pipe.infer(cells);
+        pipe.counted();
+        Ok(())
+    });
+    let complete = match read {
+        Ok(()) => true,
+        Err(e) if e.loc.is_none() && e.message == STOP => false,
+        Err(e) => return Err(e),
+    };
+    pipe.scan(&columns, skipped, complete)
+}
+
+/// Reads every record and converts it to `schema`'s types, in its column order, appending the row's
+/// values to `batch`. `sink` gets the record's place, the batch and where the row begins in
+/// `batch.slots`; it may empty the batch (`std::mem::take` it) once it holds enough rows.
+/// With `infer` the pass also infers the file's schema over every record ([`Loaded::scan`]);
+/// [`Pass::Speculate`] implies it.
+///
+/// An error `sink` returns ends the pass, except under [`Pass::Speculate`] where an error that names
+/// a record ([`FormatError::loc`] set) only ends the conversion, as a value the schema cannot hold does.
+///
+/// # Errors
+/// Malformed input, a value the schema's type cannot hold (under [`Pass::Load`]), or `sink`'s error.
 pub fn load(
     source: &Source,
     schema: &Schema,
+    pass: Pass,
+    infer: bool,
     progress: Arc<Progress>,
-    sink: &mut dyn FnMut(&[Value<'_>]) -> Result<(), FormatError>,
-) -> Result<u64, FormatError> {
+    batch: &mut RowBatch,
+    sink: &mut dyn FnMut(Loc, &mut RowBatch, usize) -> Result<(), FormatError>,
+) -> Result<Loaded, FormatError> {
+    let speculate = pass == Pass::Speculate;
     let mut reader = source.reader(progress.clone())?;
     let mut columns = Columns::default();
-    // Columns come in the same order as in the scan, so the schema's fields line up by position.
     let mut skipped = Vec::new();
-    let mut rows = 0u64;
+    let mut pipe = Pipe { inference: Vec::new(), infer: infer || speculate, rows: 0, progress: &progress };
+    let mut mismatch: Option<FormatError> = None;
     reader.read(&mut columns, &mut skipped, &mut |loc, cells| {
-        let mut row: Vec<Value<'_>> = Vec::with_capacity(schema.fields.len());
+        pipe.infer(cells);
+        pipe.counted();
+        if mismatch.is_some() {
+            return Ok(());
+        }
+        let start = batch.slots.len();
+        let text_start = batch.text.len();
+        let mut failed = None;
         for (i, field) in schema.fields.iter().enumerate() {
             let cell = cells.get(i).unwrap_or(&Cell::Null);
-            let v = convert(cell, field, &schema.missing_values)
-                .map_err(|m| FormatError::at(loc, m).in_column(&field.name))?;
-            row.push(v);
+            match convert_into(cell, field, &schema.missing_values, batch) {
+                Ok(slot) => batch.slots.push(slot),
+                Err(m) => {
+                    failed = Some(FormatError::at(loc, m).in_column(&field.name));
+                    break;
+                }
+            }
         }
-        sink(&row)?;
-        rows += 1;
-        progress.records.store(rows, Ordering::Relaxed);
-        Ok(())
+        let result = match failed {
+            Some(e) => {
+                batch.slots.truncate(start);
+                batch.text.truncate(text_start);
+                Err(e)
+            }
+            None => sink(loc, batch, start),
+        };
+        match result {
+            Err(e) if speculate && e.loc.is_some() => {
+                mismatch = Some(e);
+                Ok(())
+            }
+            other => other,
+        }
     })?;
-    if columns.len() != schema.fields.len() {
+    if !speculate && columns.len() != schema.fields.len() {
         return Err(FormatError::file(format!(
             "the file has {} columns but the schema {}; it changed while being published",
             columns.len(),
             schema.fields.len()
         )));
     }
-    Ok(rows)
+    let rows = pipe.rows;
+    let scan = if pipe.infer { Some(pipe.scan(&columns, skipped, true)?) } else { None };
+    Ok(Loaded { rows, scan, mismatch })
 }

@@ -518,6 +518,32 @@ impl TableLoader<'_> {
         self.inner.set_value_counts(counts);
     }
 
+    /// The version's schema as finally known, stored in place of the one given to
+    /// [`Publish::add_version`] when [`TableLoader::finish`] is called. Only what describes the
+    /// columns may differ (descriptions, number and date formats): the table was made with the types
+    /// given then, so a schema with other types or columns is refused.
+    ///
+    /// # Errors
+    /// `Invalid` when the columns or their types differ.
+    pub fn set_schema(&mut self, schema: &Schema) -> Result<()> {
+        self.inner.set_schema(schema)
+    }
+
+    /// The rows left out, as text, stored in place of those given to [`Publish::add_version`] when
+    /// [`TableLoader::finish`] is called (a load that reads the file once knows them only at its end).
+    pub fn set_skipped(&mut self, skipped: Vec<String>) {
+        self.inner.set_skipped(skipped);
+    }
+
+    /// Gives up this version: its record, its table and every row loaded into it are undone, as if
+    /// [`Publish::add_version`] had not been called (the stored bytes stay, for the next try).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn abandon(self) -> Result<()> {
+        self.inner.abandon()
+    }
+
     /// Ends the load: records the row count and puts the table in place of the previous version's.
     /// Returns the version number.
     ///

@@ -1,16 +1,22 @@
 //! The publishing pipeline: a file (or a Frictionless data package) in, a new version of a dataset out.
 //!
-//! For each file: detect format and encoding, hash the bytes, scan once to infer the schema (the
-//! write lock is not held meanwhile), apply the metadata's schema override; then, in ONE store
-//! transaction for all files of the call, store the bytes, add the version and load the rows into a
-//! new table that replaces the old one. Any error rolls everything back: the previous version keeps
-//! serving, unchanged. Identical bytes make no new version.
+//! For each file: detect format and encoding, hash the bytes, infer a schema from a sample of the
+//! first records (the write lock is not held meanwhile) and apply the metadata's schema override;
+//! then, in ONE store transaction for all files of the call, store the bytes, add the version and
+//! load the rows into a new table that replaces the old one. The load reads the file once: it
+//! converts every record to the sample's schema while inferring over every record, as a whole scan
+//! would, and keeps the table only when the whole file's schema (and spatial plan) is the sample's.
+//! Otherwise the version is undone (a savepoint) and loaded again under the whole file's schema,
+//! so the result is always that of inferring over every record first. Any error rolls everything
+//! back: the previous version keeps serving, unchanged. Identical bytes make no new version.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use citydata_formats::{Format, FormatError, Progress, ReadOptions, Skipped, Source};
+use citydata_formats::{
+    Format, FormatError, Pass, Progress, ReadOptions, RowBatch, Scan, Skipped, Slot, Source,
+};
 use citydata_model::{DatasetMeta, LangText, Schema, Slug, Value};
 use citydata_store::{NewVersion, Store, StoreError, TableLoader, ValueCounts};
 use sha2::{Digest, Sha256};
@@ -89,7 +95,15 @@ pub struct ResourceOutcome {
     pub spatial: Option<String>,
     /// What the publisher should know: rows without a location, why no location was found.
     pub notes: Vec<String>,
+    /// How many times the rows were read to load them: 1, or 2 when the whole file's schema was not
+    /// that of its first records (0 when the bytes were unchanged).
+    pub reads: u8,
 }
+
+/// How many records (or bytes of the file, whichever comes first) the schema is first inferred
+/// from. A file no longer than that is read whole, and its schema is final at once.
+const SAMPLE_RECORDS: u64 = 20_000;
+const SAMPLE_BYTES: u64 = 8 << 20;
 
 /// One file to publish as one resource.
 struct Planned {
@@ -97,13 +111,40 @@ struct Planned {
     source: Source,
     sha256: String,
     bytes: u64,
+    title: LangText,
+    description: LangText,
+    /// The schema and plan to load with: final when `guess` is false.
+    settled: Settled,
+    /// Whether `settled` comes from a sample of the file (to be checked by the load).
+    guess: bool,
+    package_schema: Option<Schema>,
+}
+
+/// A schema with the metadata's overrides applied, and where the rows are.
+#[derive(Clone)]
+struct Settled {
     schema: Schema,
     rows: u64,
     skipped: Vec<Skipped>,
-    title: LangText,
-    description: LangText,
     spatial: Option<crate::spatial::Plan>,
     notes: Vec<String>,
+}
+
+impl Settled {
+    /// Whether a table loaded under `self` holds exactly what it would under `other`: the same
+    /// columns with the same types (the conversion of a value depends on nothing else) and the same
+    /// spatial plan.
+    fn loads_as(&self, other: &Settled) -> bool {
+        self.schema.missing_values == other.schema.missing_values
+            && self.schema.fields.len() == other.schema.fields.len()
+            && self
+                .schema
+                .fields
+                .iter()
+                .zip(&other.schema.fields)
+                .all(|(a, b)| a.name == b.name && a.field_type == b.field_type)
+            && self.spatial == other.spatial
+    }
 }
 
 fn format_error(file: &Path) -> impl Fn(FormatError) -> PublishError + '_ {
@@ -142,109 +183,185 @@ pub fn publish(
     for (name, file, format, package_schema) in files {
         let source = Source::open(&file, format, opts.read.clone()).map_err(format_error(&file))?;
         let (sha256, bytes) = hash_file(&file, reporter).map_err(|e| format_error(&file)(e.into()))?;
-        let progress = Arc::new(Progress::default());
-        reporter.pass("inferring types", progress.clone(), bytes);
         let t = std::time::Instant::now();
-        let scan = citydata_formats::scan(&source, progress);
-        reporter.end();
-        tracing::debug!(file = %file.display(), elapsed = ?t.elapsed(), "scanned");
-        let scan = scan.map_err(format_error(&file))?;
-        let mut schema = scan.schema;
+        let sample = citydata_formats::sample(&source, Arc::default(), SAMPLE_RECORDS, SAMPLE_BYTES)
+            .map_err(format_error(&file))?;
+        tracing::debug!(file = %file.display(), elapsed = ?t.elapsed(), rows = sample.rows, whole = sample.complete, "sampled");
         let rmeta = meta.as_ref().and_then(|m| m.resources.get(&name));
-        let overrides = [
-            package_schema.as_ref(),
-            // The top-level schema of the metadata is for a dataset published from one file.
-            meta.as_ref().and_then(|m| m.schema.as_ref()).filter(|_| single),
-            rmeta.and_then(|r| r.schema.as_ref()),
-        ];
-        for over in overrides.into_iter().flatten() {
-            schema.apply_override(over).map_err(|unknown| {
-                PublishError::Invalid(format!(
-                    "{}: the schema override names columns the file does not have: {}",
-                    file.display(),
-                    unknown.join(", ")
-                ))
-            })?;
-        }
-        let spec = rmeta
-            .and_then(|r| r.geometry.as_ref())
-            .or_else(|| meta.as_ref().and_then(|m| m.geometry.as_ref()).filter(|_| single));
-        let (spatial, note) = crate::spatial::plan(&source, &schema, &scan.ranges, scan.rows, spec)
-            .map_err(|e| PublishError::Invalid(format!("{}: {e}", file.display())))?;
-        planned.push(Planned {
-            spatial,
-            notes: note.into_iter().collect(),
+        let mut p = Planned {
             title: rmeta.map(|r| r.title.clone()).unwrap_or_default(),
             description: rmeta.map(|r| r.description.clone()).unwrap_or_default(),
+            settled: Settled {
+                schema: Schema::default(),
+                rows: 0,
+                skipped: Vec::new(),
+                spatial: None,
+                notes: Vec::new(),
+            },
+            guess: !sample.complete,
             name,
             source,
             sha256,
             bytes,
-            schema,
-            rows: scan.rows,
-            skipped: scan.skipped,
-        });
+            package_schema,
+        };
+        p.settled = match settle(&p, sample, meta.as_ref(), single) {
+            Ok(s) => s,
+            // The sample may lack a column the metadata names (a key that first appears further on
+            // in a JSON file): decide on the whole file instead.
+            Err(_) if p.guess => {
+                p.guess = false;
+                let progress = Arc::new(Progress::default());
+                reporter.pass("inferring types", progress.clone(), bytes);
+                let scan = citydata_formats::scan(&p.source, progress);
+                reporter.end();
+                settle(&p, scan.map_err(format_error(&file))?, meta.as_ref(), single)?
+            }
+            Err(e) => return Err(e),
+        };
+        planned.push(p);
     }
     let mut tx = store.begin_publish(slug, meta.as_ref(), &opts.publisher)?;
     let mut outcomes = Vec::new();
-    for mut p in planned {
+    for p in planned {
         let unchanged = tx.current_sha256(&p.name)?.as_deref() == Some(p.sha256.as_str());
-        let version = if unchanged {
-            None
+        let (version, settled, reads) = if unchanged {
+            (None, p.settled.clone(), 0)
         } else {
-            let file = &p.source.path;
-            let mut bytes = std::fs::File::open(file).map_err(|e| format_error(file)(e.into()))?;
-            let skipped: Vec<String> = p.skipped.iter().map(|s| format!("{}: {}", s.loc, s.reason)).collect();
-            let nv = NewVersion {
-                resource: &p.name,
-                title: p.title.clone(),
-                description: p.description.clone(),
-                sha256: &p.sha256,
-                filename: file.file_name().and_then(|s| s.to_str()).unwrap_or("data"),
-                format: p.source.format.name(),
-                media_type: p.source.format.media_type(),
-                encoding: p.source.encoding.label(),
-                schema: &p.schema,
-                skipped,
-                spatial: p.spatial.as_ref().map(|sp| sp.new.clone()),
-            };
-            let t = std::time::Instant::now();
-            let mut loader = tx.add_version(&nv, &mut bytes as &mut dyn Read)?;
-            tracing::debug!(elapsed = ?t.elapsed(), "stored the bytes");
-            let t = std::time::Instant::now();
-            let progress = Arc::new(Progress::default());
-            reporter.pass("loading", progress.clone(), p.bytes);
-            let loaded = load_rows(&p.source, &p.schema, p.spatial.as_ref(), progress, &mut loader);
-            reporter.end();
-            let (_, unlocated) = loaded.map_err(|e| match e {
-                LoadError::Format(e) => format_error(file)(e),
-                LoadError::Store(e) => PublishError::Store(e),
-            })?;
-            if unlocated > 0 {
-                p.notes.push(format!("{unlocated} rows have no location (blank or impossible coordinates)"));
-            }
-            let number = loader.finish()?;
-            tracing::debug!(elapsed = ?t.elapsed(), "loaded the rows");
-            Some(number)
+            let (number, settled, reads) = load_version(&mut tx, &p, meta.as_ref(), single, reporter)?;
+            (Some(number), settled, reads)
         };
         outcomes.push(ResourceOutcome {
             name: p.name,
             version,
-            rows: p.rows,
+            rows: settled.rows,
             sha256: p.sha256,
             bytes: p.bytes,
             format: p.source.format,
             encoding: p.source.encoding.label(),
-            schema: p.schema,
-            skipped: p.skipped,
-            spatial: p.spatial.map(|sp| sp.new.source),
-            notes: p.notes,
+            schema: settled.schema,
+            skipped: settled.skipped,
+            spatial: settled.spatial.map(|sp| sp.new.source),
+            notes: settled.notes,
+            reads,
         });
     }
     let t = std::time::Instant::now();
     tx.commit()?;
     tracing::debug!(elapsed = ?t.elapsed(), "committed");
     Ok(outcomes)
+}
+
+/// The schema of `scan` with the overrides of the package and the metadata applied, and the
+/// spatial plan that goes with it.
+fn settle(
+    p: &Planned,
+    scan: Scan,
+    meta: Option<&DatasetMeta>,
+    single: bool,
+) -> Result<Settled, PublishError> {
+    let file = &p.source.path;
+    let mut schema = scan.schema;
+    let rmeta = meta.and_then(|m| m.resources.get(&p.name));
+    let overrides = [
+        p.package_schema.as_ref(),
+        // The top-level schema of the metadata is for a dataset published from one file.
+        meta.and_then(|m| m.schema.as_ref()).filter(|_| single),
+        rmeta.and_then(|r| r.schema.as_ref()),
+    ];
+    for over in overrides.into_iter().flatten() {
+        schema.apply_override(over).map_err(|unknown| {
+            PublishError::Invalid(format!(
+                "{}: the schema override names columns the file does not have: {}",
+                file.display(),
+                unknown.join(", ")
+            ))
+        })?;
+    }
+    let spec = rmeta
+        .and_then(|r| r.geometry.as_ref())
+        .or_else(|| meta.and_then(|m| m.geometry.as_ref()).filter(|_| single));
+    let (spatial, note) = crate::spatial::plan(&p.source, &schema, &scan.ranges, scan.rows, spec)
+        .map_err(|e| PublishError::Invalid(format!("{}: {e}", file.display())))?;
+    Ok(Settled { schema, rows: scan.rows, skipped: scan.skipped, spatial, notes: note.into_iter().collect() })
+}
+
+/// Adds a version of `p` and loads its rows: under the sample's schema in one pass that also
+/// infers over the whole file, and again under the whole file's schema when the two differ.
+/// Returns the version number, what was loaded and how many times the rows were read.
+fn load_version(
+    tx: &mut citydata_store::Publish,
+    p: &Planned,
+    meta: Option<&DatasetMeta>,
+    single: bool,
+    reporter: &dyn Reporter,
+) -> Result<(i64, Settled, u8), PublishError> {
+    let file = &p.source.path;
+    let mut settled = p.settled.clone();
+    let mut pass = if p.guess { Pass::Speculate } else { Pass::Load };
+    let mut reads = 0;
+    loop {
+        reads += 1;
+        let mut bytes = std::fs::File::open(file).map_err(|e| format_error(file)(e.into()))?;
+        let nv = NewVersion {
+            resource: &p.name,
+            title: p.title.clone(),
+            description: p.description.clone(),
+            sha256: &p.sha256,
+            filename: file.file_name().and_then(|s| s.to_str()).unwrap_or("data"),
+            format: p.source.format.name(),
+            media_type: p.source.format.media_type(),
+            encoding: p.source.encoding.label(),
+            schema: &settled.schema,
+            skipped: skipped_texts(&settled.skipped),
+            spatial: settled.spatial.as_ref().map(|sp| sp.new.clone()),
+        };
+        let t = std::time::Instant::now();
+        let progress = Arc::new(Progress::default());
+        reporter.pass("loading", progress.clone(), p.bytes);
+        // The rows are read from the start while the bytes are stored.
+        let loaded = load_rows(&p.source, &settled.schema, settled.spatial.as_ref(), pass, progress, || {
+            let t = std::time::Instant::now();
+            let loader = tx.add_version(&nv, &mut bytes as &mut dyn Read);
+            tracing::debug!(elapsed = ?t.elapsed(), "stored the bytes");
+            loader
+        });
+        reporter.end();
+        let (loaded, mut loader) = loaded.map_err(|e| match e {
+            LoadError::Format(e) => format_error(file)(e),
+            LoadError::Store(e) => PublishError::Store(e),
+        })?;
+        tracing::debug!(elapsed = ?t.elapsed(), rows = loaded.rows, ?pass, "loaded the rows");
+        if let Some(scan) = loaded.scan {
+            let whole = settle(p, scan, meta, single)?;
+            if !whole.loads_as(&settled) {
+                tracing::debug!(file = %file.display(), "the whole file's schema differs from the sample's: loading again");
+                loader.abandon()?;
+                settled = whole;
+                pass = Pass::Load;
+                continue;
+            }
+            if let Some(e) = loaded.mismatch {
+                return Err(format_error(file)(e));
+            }
+            loader.set_schema(&whole.schema)?;
+            loader.set_skipped(skipped_texts(&whole.skipped));
+            settled = whole;
+        }
+        settled.rows = loaded.rows;
+        if loaded.unlocated > 0 {
+            settled.notes.push(format!(
+                "{} rows have no location (blank or impossible coordinates)",
+                loaded.unlocated
+            ));
+        }
+        let number = loader.finish()?;
+        return Ok((number, settled, reads));
+    }
+}
+
+fn skipped_texts(skipped: &[Skipped]) -> Vec<String> {
+    skipped.iter().map(|s| format!("{}: {}", s.loc, s.reason)).collect()
 }
 
 fn hash_file(path: &Path, reporter: &dyn Reporter) -> std::io::Result<(String, u64)> {
@@ -389,37 +506,78 @@ enum LoadError {
     Store(StoreError),
 }
 
-/// One slot of a [`RowBatch`]: a value whose text lives in the batch's text buffer.
-#[derive(Clone, Copy)]
-enum Slot {
-    Null,
-    Int(i64),
-    Real(f64),
-    Text(usize, usize),
-}
-
-/// Rows on their way from the reader thread to the writer: values in one flat vector, texts in one
-/// buffer, so that a batch costs two allocations, not one per cell.
+/// Rows on their way from the reading thread to the writing one, with each row's bounding box for
+/// a spatial table.
 #[derive(Default)]
-struct RowBatch {
-    slots: Vec<Slot>,
-    text: String,
-    /// Each row's bounding box, for a spatial table.
+struct Batch {
+    rows: RowBatch,
     boxes: Vec<Option<[f64; 4]>>,
 }
 
+/// A batch goes to the writer when it holds this many rows, or this many bytes of text.
 const BATCH_ROWS: usize = 2048;
+const BATCH_BYTES: usize = 4 << 20;
 
-/// Reads and converts rows on one thread while this one inserts them, so the two cores share the load.
+/// The most bytes of batches on their way to the writer at once: enough for the reader to run ahead
+/// while the writer stores the file's bytes, and memory stays bounded whatever the records.
+const BATCHES_IN_FLIGHT: usize = 32 << 20;
+
+impl Batch {
+    fn bytes(&self) -> usize {
+        self.rows.slots.len() * std::mem::size_of::<Slot>()
+            + self.rows.text.len()
+            + self.boxes.len() * std::mem::size_of::<Option<[f64; 4]>>()
+    }
+}
+
+/// The bytes of batches in flight, which the reader takes before it sends a batch and the writer
+/// gives back once it has inserted it.
+struct Budget {
+    /// Bytes in flight, and whether the writer has stopped.
+    used: std::sync::Mutex<(usize, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl Budget {
+    fn new() -> Self {
+        Self { used: std::sync::Mutex::new((0, false)), changed: std::sync::Condvar::new() }
+    }
+
+    /// Waits until `n` more bytes fit (a batch always fits when nothing else is in flight); false
+    /// when the writer has stopped.
+    fn take(&self, n: usize) -> bool {
+        let mut g = self.used.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while !g.1 && g.0 > 0 && g.0 + n > BATCHES_IN_FLIGHT {
+            g = self.changed.wait(g).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        g.0 += n;
+        !g.1
+    }
+
+    fn give(&self, n: usize) {
+        let mut g = self.used.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.0 = g.0.saturating_sub(n);
+        self.changed.notify_all();
+    }
+
+    /// The writer takes no more batches.
+    fn close(&self) {
+        self.used.lock().unwrap_or_else(std::sync::PoisonError::into_inner).1 = true;
+        self.changed.notify_all();
+    }
+}
+
 /// Columns with more distinct values than this get no value counts.
 const MAX_COUNTED_VALUES: usize = 1000;
+
+type FastMap<K> = std::collections::HashMap<K, u64, foldhash::fast::RandomState>;
 
 /// Counts the values of one column while it loads, until it has too many distinct ones.
 #[derive(Default)]
 struct ValueCounter {
-    texts: std::collections::HashMap<String, u64>,
-    ints: std::collections::HashMap<i64, u64>,
-    reals: std::collections::HashMap<u64, u64>,
+    texts: FastMap<String>,
+    ints: FastMap<i64>,
+    reals: FastMap<u64>,
     nulls: u64,
     gave_up: bool,
 }
@@ -461,89 +619,97 @@ impl ValueCounter {
     }
 }
 
-/// Loads the rows of `source` into `loader`; with a spatial plan, each row gets its geometry and box.
-/// Returns the rows read and how many of them have no location.
-fn load_rows(
+/// What [`load_rows`] did.
+struct LoadedRows {
+    rows: u64,
+    /// Rows without a location (spatial tables).
+    unlocated: u64,
+    /// Under [`Pass::Speculate`]: inference over the whole file.
+    scan: Option<Scan>,
+    /// Under [`Pass::Speculate`]: the first record the schema could not hold.
+    mismatch: Option<FormatError>,
+}
+
+/// Loads the rows of `source` into the loader that `begin` makes (it stores the file's bytes and
+/// creates the table while the first rows are read); with a spatial plan, each row gets its
+/// geometry and box. Reading, converting and counting run on one thread while this one inserts, so
+/// that the two cores share the load. Returns what was loaded and the loader, to finish.
+fn load_rows<'t>(
     source: &Source,
     schema: &Schema,
     plan: Option<&crate::spatial::Plan>,
+    pass: Pass,
     progress: Arc<Progress>,
-    loader: &mut TableLoader<'_>,
-) -> Result<(u64, u64), LoadError> {
+    begin: impl FnOnce() -> Result<TableLoader<'t>, StoreError>,
+) -> Result<(LoadedRows, TableLoader<'t>), LoadError> {
     let width = schema.fields.len();
     let replaces = plan.and_then(crate::spatial::Plan::replaces);
     let derived = plan.is_some_and(crate::spatial::Plan::derived);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<RowBatch>(8);
+    let (tx, rx) = std::sync::mpsc::channel::<Batch>();
+    let budget = &Budget::new();
     std::thread::scope(|scope| {
-        let reader = scope.spawn(move || {
-            let mut batch = RowBatch::default();
+        let reader = std::thread::Builder::new().name("publish-read".into()).spawn_scoped(scope, move || {
+            let mut rows = RowBatch::default();
+            let mut boxes = Vec::new();
             let mut rows_in_batch = 0;
             let mut counters: Vec<ValueCounter> = (0..width).map(|_| ValueCounter::default()).collect();
             let mut geometry = String::new();
             let mut types: Vec<&'static str> = Vec::new();
             let mut unlocated = 0u64;
-            let mut record = 0u64;
-            let result = citydata_formats::load(source, schema, progress, &mut |row| {
-                record += 1;
-                for (v, counter) in row.iter().zip(&mut counters) {
-                    counter.add(v);
-                }
-                let mut located = false;
-                if let Some(plan) = plan {
-                    let mut kind = "";
-                    match plan.locate(row, &mut geometry, &mut kind) {
-                        Ok(crate::spatial::Located::At(b)) => {
-                            batch.boxes.push(Some(b));
-                            located = true;
-                            if !types.contains(&kind) {
-                                types.push(kind);
+            let mut values: Vec<Value<'static>> = Vec::new();
+            let send = |batch: Batch| budget.take(batch.bytes()) && tx.send(batch).is_ok();
+            let result = citydata_formats::load(
+                source,
+                schema,
+                pass,
+                false,
+                progress,
+                &mut rows,
+                &mut |loc, batch, start| {
+                    // Where the row is comes first: an invalid geometry refuses the row before it counts.
+                    let mut located = None;
+                    if let Some(plan) = plan {
+                        let mut row = recycle(std::mem::take(&mut values));
+                        row.extend(batch.slots[start..].iter().map(|s| batch.value(*s)));
+                        let mut kind = "";
+                        let found = plan.locate(&row, &mut geometry, &mut kind);
+                        values = recycle(row);
+                        match found {
+                            Ok(crate::spatial::Located::At(b)) => {
+                                located = Some(b);
+                                if !types.contains(&kind) {
+                                    types.push(kind);
+                                }
                             }
-                        }
-                        Ok(crate::spatial::Located::Nowhere) => {
-                            batch.boxes.push(None);
-                            unlocated += 1;
-                        }
-                        Err(e) => {
-                            return Err(FormatError::at(citydata_formats::Loc { line: 0, record }, e));
+                            Ok(crate::spatial::Located::Nowhere) => unlocated += 1,
+                            Err(e) => return Err(FormatError::at(loc, e)),
                         }
                     }
-                }
-                let text = |batch: &mut RowBatch, t: &str| {
-                    let start = batch.text.len();
-                    batch.text.push_str(t);
-                    Slot::Text(start, batch.text.len())
-                };
-                for (i, v) in row.iter().enumerate() {
-                    let slot = if Some(i) == replaces {
-                        if located {
-                            text(&mut batch, &geometry)
-                        } else {
-                            Slot::Null
+                    for (slot, counter) in batch.slots[start..].iter().zip(&mut counters) {
+                        counter.add(&batch.value(*slot));
+                    }
+                    if plan.is_some() {
+                        boxes.push(located);
+                        let geometry_slot =
+                            if located.is_some() { batch.push_text(&geometry) } else { Slot::Null };
+                        match replaces {
+                            Some(i) => batch.slots[start + i] = geometry_slot,
+                            None if derived => batch.slots.push(geometry_slot),
+                            None => {}
                         }
-                    } else {
-                        match v {
-                            Value::Null => Slot::Null,
-                            Value::Int(i) => Slot::Int(*i),
-                            Value::Real(r) => Slot::Real(*r),
-                            Value::Text(t) => text(&mut batch, t),
+                    }
+                    rows_in_batch += 1;
+                    if rows_in_batch == BATCH_ROWS || batch.text.len() >= BATCH_BYTES {
+                        rows_in_batch = 0;
+                        if !send(Batch { rows: std::mem::take(batch), boxes: std::mem::take(&mut boxes) }) {
+                            return Err(FormatError::file("the writer stopped"));
                         }
-                    };
-                    batch.slots.push(slot);
-                }
-                if derived {
-                    let slot = if located { text(&mut batch, &geometry) } else { Slot::Null };
-                    batch.slots.push(slot);
-                }
-                rows_in_batch += 1;
-                if rows_in_batch == BATCH_ROWS {
-                    rows_in_batch = 0;
-                    let full = std::mem::take(&mut batch);
-                    tx.send(full).map_err(|_| FormatError::file("the writer stopped"))?;
-                }
-                Ok(())
-            });
-            if result.is_ok() && !batch.slots.is_empty() {
-                let _ = tx.send(batch);
+                    }
+                    Ok(())
+                },
+            );
+            if result.is_ok() && !rows.slots.is_empty() {
+                send(Batch { rows, boxes });
             }
             let counts: Vec<ValueCounts> = counters
                 .into_iter()
@@ -552,45 +718,186 @@ fn load_rows(
                 .filter_map(|(c, f)| c.into_counts(&f.name))
                 .collect();
             let types: Vec<String> = types.into_iter().map(str::to_owned).collect();
-            result.map(|rows| (rows, counts, types, unlocated))
+            result.map(|loaded| (loaded, counts, types, unlocated))
         });
-        let mut store_error = None;
-        let row_width = width + usize::from(derived);
-        'batches: for batch in &rx {
-            if row_width == 0 {
-                continue;
-            }
-            let values: Vec<Value<'_>> = batch
-                .slots
-                .iter()
-                .map(|s| match *s {
-                    Slot::Null => Value::Null,
-                    Slot::Int(i) => Value::Int(i),
-                    Slot::Real(r) => Value::Real(r),
-                    Slot::Text(a, b) => Value::Text(std::borrow::Cow::Borrowed(&batch.text[a..b])),
-                })
-                .collect();
-            let inserted = if plan.is_some() {
-                loader.insert_located(&values, &batch.boxes)
-            } else {
-                loader.insert_many(&values)
-            };
-            if let Err(e) = inserted {
-                store_error = Some(e);
-                break 'batches;
+        let reader = reader
+            .map_err(|e| LoadError::Format(FormatError::file(format!("cannot start a thread: {e}"))))?;
+        // The writer: stores the bytes and creates the table (`begin`), then inserts batch after batch.
+        let mut written = begin();
+        if let Ok(loader) = &mut written {
+            let row_width = width + usize::from(derived);
+            let mut values: Vec<Value<'static>> = Vec::new();
+            for batch in &rx {
+                let size = batch.bytes();
+                let mut all = recycle(std::mem::take(&mut values));
+                all.extend(batch.rows.values());
+                let inserted = if row_width == 0 {
+                    Ok(())
+                } else if plan.is_some() {
+                    loader.insert_located(&all, &batch.boxes)
+                } else {
+                    loader.insert_many(&all)
+                };
+                values = recycle(all);
+                budget.give(size);
+                if let Err(e) = inserted {
+                    written = Err(e);
+                    break;
+                }
             }
         }
+        budget.close();
         drop(rx);
         let read =
             reader.join().map_err(|_| LoadError::Format(FormatError::file("the reader thread panicked")))?;
-        match store_error {
-            Some(e) => Err(LoadError::Store(e)),
-            None => {
-                let (rows, counts, types, unlocated) = read.map_err(LoadError::Format)?;
-                loader.set_value_counts(counts);
-                loader.set_geometry_types(types);
-                Ok((rows, unlocated))
+        let mut loader = written.map_err(LoadError::Store)?;
+        let (loaded, counts, types, unlocated) = read.map_err(LoadError::Format)?;
+        if loaded.mismatch.is_none() {
+            loader.set_value_counts(counts);
+            loader.set_geometry_types(types);
+        }
+        Ok((
+            LoadedRows { rows: loaded.rows, unlocated, scan: loaded.scan, mismatch: loaded.mismatch },
+            loader,
+        ))
+    })
+}
+
+/// An empty vector on the memory of `v`, for values that borrow from something else.
+fn recycle<'b>(mut v: Vec<Value<'_>>) -> Vec<Value<'b>> {
+    v.clear();
+    // An empty vector's items are never made; collecting in place keeps its allocation.
+    v.into_iter().map(|_| unreachable!("an empty vector has no items")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fmt::Write as _;
+
+    /// `rows` lines of `line(i)` under `header`.
+    fn table(header: &str, rows: usize, line: impl Fn(usize) -> String) -> String {
+        let mut s = format!("{header}\n");
+        for i in 0..rows {
+            let _ = writeln!(s, "{}", line(i));
+        }
+        s
+    }
+
+    /// Publishes `text` as `file` and checks that the version holds what inferring over the whole
+    /// file first and then loading gives (schema, rows, values, skipped rows), and that loading read
+    /// the rows `reads` times.
+    fn check(file: &str, text: &str, read: ReadOptions, reads: u8) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let slug = Slug::parse("d").unwrap();
+        let opts =
+            PublishOptions { read: read.clone(), publisher: "test".into(), ..PublishOptions::default() };
+        let out = publish(&store, &path, &slug, &opts, &Quiet).unwrap();
+        assert_eq!(out[0].reads, reads, "{file}: reads");
+
+        let source = Source::open(&path, None, read).unwrap();
+        let whole = citydata_formats::scan(&source, Arc::default()).unwrap();
+        let mut want: Vec<Vec<Value<'static>>> = Vec::new();
+        let mut batch = RowBatch::default();
+        let width = whole.schema.fields.len();
+        citydata_formats::load(
+            &source,
+            &whole.schema,
+            Pass::Load,
+            false,
+            Arc::default(),
+            &mut batch,
+            &mut |_, b, start| {
+                want.push(b.slots[start..].iter().map(|s| b.value(*s).into_owned()).collect());
+                Ok(())
+            },
+        )
+        .unwrap();
+
+        let ds = store.dataset("d").unwrap().unwrap();
+        let res = &ds.resources[0];
+        let v = res.current().unwrap();
+        assert_eq!(v.schema, whole.schema, "{file}: schema");
+        assert_eq!(v.skipped, skipped_texts(&whole.skipped), "{file}: skipped");
+        assert_eq!(v.row_count, i64::try_from(want.len()).unwrap(), "{file}: rows");
+        let got = store.rows(&res.id, 1_000_000, 0).unwrap();
+        assert_eq!(got.columns.len(), width + 1, "{file}: columns");
+        for (i, (g, w)) in got.rows.iter().zip(&want).enumerate() {
+            assert_eq!(&g[1..], w.as_slice(), "{file}: row {}", i + 1);
+        }
+        assert_eq!(got.rows.len(), want.len());
+    }
+
+    const PAST_SAMPLE: usize = 25_000;
+
+    #[test]
+    fn one_read_when_the_sample_holds_and_two_when_the_whole_file_differs() {
+        let n = PAST_SAMPLE + 5_000;
+        let normal = ReadOptions::default();
+        // The first records decide, and the rest agree.
+        check(
+            "same.csv",
+            &table("id,name,day", n, |i| format!("{i},n{},{:02}/01/2024", i % 7, 1 + i % 28)),
+            normal.clone(),
+            1,
+        );
+        // A small file is read whole for the sample: its schema is final at once.
+        check("small.csv", &table("id,x", 50, |i| format!("{i},{}", i * 2)), normal.clone(), 1);
+        // Only the description of a column changes (thousands separators, day-first dates): the
+        // table stands, the schema says so.
+        let grouped =
+            |i: usize| if i == PAST_SAMPLE { "\"1,234\"".to_owned() } else { format!("{}", i % 999) };
+        check("grouped.csv", &table("id,n", n, |i| format!("{i},{}", grouped(i))), normal.clone(), 1);
+        let dates =
+            |i: usize| if i > PAST_SAMPLE { "31/12/2024".to_owned() } else { "2024-01-05".to_owned() };
+        check("dates.csv", &table("id,d", n, |i| format!("{i},{}", dates(i))), normal.clone(), 1);
+        // A type changes further on: loaded again under the whole file's schema.
+        let stray = |i: usize| if i == PAST_SAMPLE { "12a".to_owned() } else { format!("{}", i % 50) };
+        check("stray.csv", &table("id,n", n, |i| format!("{i},{}", stray(i))), normal.clone(), 2);
+        let real = |i: usize| if i == n - 1 { "2.5".to_owned() } else { format!("{}", i % 50) };
+        check("real.csv", &table("id,n", n, |i| format!("{i},{}", real(i))), normal.clone(), 2);
+        // A column empty in the sample (text there) gets values later (numbers in the whole file).
+        let late = |i: usize| if i > PAST_SAMPLE { format!("{}", i) } else { String::new() };
+        check("late.csv", &table("id,late", n, |i| format!("{i},{}", late(i))), normal.clone(), 2);
+        // A key that first appears after the sample is a column of the whole file.
+        let mut nd = String::new();
+        for i in 0..n {
+            if i > PAST_SAMPLE {
+                let _ = writeln!(nd, r#"{{"id":{i},"extra":"e{i}"}}"#);
+            } else {
+                let _ = writeln!(nd, r#"{{"id":{i}}}"#);
             }
         }
-    })
+        check("keys.ndjson", &nd, normal.clone(), 2);
+        // Rows left out after the sample are reported.
+        let ragged = |i: usize| if i == PAST_SAMPLE { format!("{i}") } else { format!("{i},{}", i % 3) };
+        let skip = ReadOptions { skip_bad_rows: true, ..ReadOptions::default() };
+        check("ragged.csv", &table("id,n", n, ragged), skip, 1);
+    }
+
+    #[test]
+    fn an_override_the_file_breaks_after_the_sample_fails_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.csv");
+        let n = PAST_SAMPLE + 10;
+        let v = |i: usize| if i == PAST_SAMPLE { "x".to_owned() } else { format!("{i}") };
+        std::fs::write(&path, table("id,code", n, |i| format!("{i},{}", v(i)))).unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let meta: DatasetMeta =
+            serde_json::from_str(r#"{"schema":{"fields":[{"name":"code","type":"integer"}]}}"#).unwrap();
+        let opts = PublishOptions { meta: Some(meta), publisher: "test".into(), ..PublishOptions::default() };
+        let e = publish(&store, &path, &Slug::parse("d").unwrap(), &opts, &Quiet).unwrap_err().to_string();
+        assert!(
+            e.ends_with(&format!(
+                "line {} (record {}): column \"code\": expected an integer, found \"x\"",
+                n - 8,
+                n - 9
+            )),
+            "{e}"
+        );
+        assert!(store.dataset("d").unwrap().is_none(), "nothing was published");
+    }
 }

@@ -24,7 +24,7 @@ use citydata_store::{NewSpatial, GEOMETRY_COLUMN};
 const DECIMALS: u32 = 7;
 
 /// How a table's rows get their geometry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 enum Locate {
     /// The GeoJSON geometry in field `index`, written in `crs`.
     Column { index: usize, crs: Crs },
@@ -33,7 +33,7 @@ enum Locate {
 }
 
 /// The spatial plan of one table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Plan {
     locate: Locate,
     /// What the store is told before the rows load.

@@ -784,6 +784,10 @@ impl SqlitePublish {
         }
         self.store_blob(v.sha256, bytes)?;
         let c = &self.conn;
+        // Everything of the version from here on can be undone on its own (`SqliteLoader::abandon`).
+        // Cheap: the new table's pages are new, and SQLite journals for a savepoint only the pages
+        // that existed when it began.
+        c.execute_batch(&format!("SAVEPOINT {LOAD_SAVEPOINT}"))?;
         let id = resource_uuid(&self.slug, v.resource);
         c.execute(
             "INSERT INTO resources (id, dataset_id, name, position, title, description)
@@ -887,6 +891,9 @@ impl SqlitePublish {
             rows: 0,
             counts: Vec::new(),
             spatial,
+            schema: v.schema.clone(),
+            schema_changed: false,
+            skipped: None,
         })
     }
 
@@ -904,8 +911,11 @@ impl SqlitePublish {
     }
 }
 
+/// The savepoint around the loading of one version.
+const LOAD_SAVEPOINT: &str = "version_load";
+
 /// Rows per multi-row INSERT, and the most parameters one may bind.
-const MANY_ROWS: usize = 64;
+const MANY_ROWS: usize = 16;
 const MANY_PARAMS: usize = 2000;
 
 /// Binds `values` to the parameters of `stmt`, in order.
@@ -962,6 +972,11 @@ pub(crate) struct SqliteLoader<'p> {
     number: i64,
     staging: String,
     rows: i64,
+    /// The schema the table was made with, then as [`SqliteLoader::set_schema`] refined it.
+    schema: Schema,
+    schema_changed: bool,
+    /// The rows left out, when [`SqliteLoader::set_skipped`] gave them.
+    skipped: Option<Vec<String>>,
 }
 
 impl SqliteLoader<'_> {
@@ -1033,10 +1048,67 @@ impl SqliteLoader<'_> {
         }
     }
 
+    pub(crate) fn set_schema(&mut self, schema: &Schema) -> Result<()> {
+        let same_columns = schema.fields.len() == self.schema.fields.len()
+            && schema
+                .fields
+                .iter()
+                .zip(&self.schema.fields)
+                .all(|(a, b)| a.name == b.name && a.field_type == b.field_type);
+        if !same_columns {
+            return Err(StoreError::Invalid(
+                "the schema's columns or types differ from those the table was made with".into(),
+            ));
+        }
+        if *schema != self.schema {
+            self.schema = schema.clone();
+            self.schema_changed = true;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_skipped(&mut self, skipped: Vec<String>) {
+        self.skipped = Some(skipped);
+    }
+
+    pub(crate) fn abandon(self) -> Result<()> {
+        let SqliteLoader { conn, stmt, many, spatial, .. } = self;
+        // The statements on the table go first: the rollback drops it.
+        drop((stmt, many, spatial));
+        conn.execute_batch(&format!("ROLLBACK TO {LOAD_SAVEPOINT}; RELEASE {LOAD_SAVEPOINT}"))?;
+        Ok(())
+    }
+
     pub(crate) fn finish(self) -> Result<i64> {
-        let SqliteLoader { conn, stmt, many, id, number, staging, rows, counts, spatial, .. } = self;
+        let SqliteLoader {
+            conn,
+            stmt,
+            many,
+            id,
+            number,
+            staging,
+            rows,
+            counts,
+            spatial,
+            schema,
+            schema_changed,
+            skipped,
+            ..
+        } = self;
         drop(stmt);
         drop(many);
+        if schema_changed {
+            conn.execute(
+                "UPDATE versions SET schema = ?3 WHERE resource_id = ?1 AND number = ?2",
+                params![id, number, json(&schema)],
+            )?;
+        }
+        if let Some(skipped) = skipped {
+            conn.execute(
+                "UPDATE versions SET skipped = ?3 WHERE resource_id = ?1 AND number = ?2",
+                params![id, number, json(&skipped)],
+            )?;
+        }
         let spatial = spatial.map(|sp| sp.info);
         conn.execute(
             "UPDATE versions SET spatial = ?3 WHERE resource_id = ?1 AND number = ?2",
@@ -1084,6 +1156,7 @@ impl SqliteLoader<'_> {
             staging = quote_ident(&staging)
         ))?;
         conn.execute("UPDATE resources SET current_version = ?2 WHERE id = ?1", params![id, number])?;
+        conn.execute_batch(&format!("RELEASE {LOAD_SAVEPOINT}"))?;
         Ok(number)
     }
 }
