@@ -111,6 +111,60 @@ impl Value<'_> {
     }
 }
 
+/// One value converted to its column's type; a text lives in its [`RowBatch`]'s buffer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Slot {
+    /// No value.
+    Null,
+    /// An integer (also a boolean, as 0 or 1).
+    Int(i64),
+    /// A number.
+    Real(f64),
+    /// A text: the byte range of the batch's buffer that holds it.
+    Text(usize, usize),
+}
+
+/// Converted rows, one after the other: values in one flat vector, texts in one buffer, so that a
+/// batch of thousands of rows costs a few allocations, not one per cell.
+#[derive(Debug, Default, Clone)]
+pub struct RowBatch {
+    /// The values, row after row.
+    pub slots: Vec<Slot>,
+    /// The texts the slots point into.
+    pub text: String,
+}
+
+impl RowBatch {
+    /// Appends `t` to the buffer and returns its slot.
+    pub fn push_text(&mut self, t: &str) -> Slot {
+        let start = self.text.len();
+        self.text.push_str(t);
+        Slot::Text(start, self.text.len())
+    }
+
+    /// The value in slot `s`.
+    #[must_use]
+    pub fn value(&self, s: Slot) -> Value<'_> {
+        match s {
+            Slot::Null => Value::Null,
+            Slot::Int(i) => Value::Int(i),
+            Slot::Real(r) => Value::Real(r),
+            Slot::Text(a, b) => Value::Text(Cow::Borrowed(&self.text[a..b])),
+        }
+    }
+
+    /// Every value, row after row.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = Value<'_>> + '_ {
+        self.slots.iter().map(|s| self.value(*s))
+    }
+
+    /// Empties the batch, keeping its memory.
+    pub fn clear(&mut self) {
+        self.slots.clear();
+        self.text.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ mod sqlite;
 use std::io::Read;
 use std::path::Path;
 
-use citydata_model::{DatasetMeta, LangText, Schema, Slug, Value};
+use citydata_model::{DatasetMeta, LangText, RowBatch, Schema, Slug, Value};
 
 pub use ident::quote_ident;
 pub use query::{
@@ -496,6 +496,16 @@ impl TableLoader<'_> {
     /// Database errors; `Invalid` when `values` is not a whole number of rows.
     pub fn insert_many(&mut self, values: &[Value<'_>]) -> Result<()> {
         self.inner.insert_many(values, &[])
+    }
+
+    /// Appends the rows of `batch` (values one row after the other in schema order), with each
+    /// row's bounding box when the version is spatial (`bboxes` empty otherwise). The bulk loads'
+    /// fastest path: texts are bound where they lie in the batch, without copies.
+    ///
+    /// # Errors
+    /// Database errors; `Invalid` when the batch is not whole rows or the boxes do not match.
+    pub fn insert_batch(&mut self, batch: &RowBatch, bboxes: &[Option<[f64; 4]>]) -> Result<()> {
+        self.inner.insert_batch(batch, bboxes)
     }
 
     /// Like [`TableLoader::insert_many`], for a spatial version: `bboxes` holds each row's bounding

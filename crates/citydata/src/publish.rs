@@ -318,7 +318,7 @@ fn load_version(
         };
         let t = std::time::Instant::now();
         let progress = Arc::new(Progress::default());
-        reporter.pass("loading", progress.clone(), p.bytes);
+        reporter.pass(if reads == 1 { "loading" } else { "loading again" }, progress.clone(), p.bytes);
         // The rows are read from the start while the bytes are stored.
         let loaded = load_rows(&p.source, &settled.schema, settled.spatial.as_ref(), pass, progress, || {
             let t = std::time::Instant::now();
@@ -652,7 +652,6 @@ fn load_rows<'t>(
             let mut rows = RowBatch::default();
             let mut boxes = Vec::new();
             let mut rows_in_batch = 0;
-            let mut counters: Vec<ValueCounter> = (0..width).map(|_| ValueCounter::default()).collect();
             let mut geometry = String::new();
             let mut types: Vec<&'static str> = Vec::new();
             let mut unlocated = 0u64;
@@ -666,7 +665,7 @@ fn load_rows<'t>(
                 progress,
                 &mut rows,
                 &mut |loc, batch, start| {
-                    // Where the row is comes first: an invalid geometry refuses the row before it counts.
+                    // Where the row is comes first: an invalid geometry refuses the row.
                     let mut located = None;
                     if let Some(plan) = plan {
                         let mut row = recycle(std::mem::take(&mut values));
@@ -684,9 +683,6 @@ fn load_rows<'t>(
                             Ok(crate::spatial::Located::Nowhere) => unlocated += 1,
                             Err(e) => return Err(FormatError::at(loc, e)),
                         }
-                    }
-                    for (slot, counter) in batch.slots[start..].iter().zip(&mut counters) {
-                        counter.add(&batch.value(*slot));
                     }
                     if plan.is_some() {
                         boxes.push(located);
@@ -711,35 +707,25 @@ fn load_rows<'t>(
             if result.is_ok() && !rows.slots.is_empty() {
                 send(Batch { rows, boxes });
             }
-            let counts: Vec<ValueCounts> = counters
-                .into_iter()
-                .zip(&schema.fields)
-                .filter(|(_, f)| Some(f.name.as_str()) != plan.map(|p| p.new.column.as_str()))
-                .filter_map(|(c, f)| c.into_counts(&f.name))
-                .collect();
             let types: Vec<String> = types.into_iter().map(str::to_owned).collect();
-            result.map(|loaded| (loaded, counts, types, unlocated))
+            result.map(|loaded| (loaded, types, unlocated))
         });
         let reader = reader
             .map_err(|e| LoadError::Format(FormatError::file(format!("cannot start a thread: {e}"))))?;
-        // The writer: stores the bytes and creates the table (`begin`), then inserts batch after batch.
+        // The writer: stores the bytes and creates the table (`begin`), then inserts batch after batch
+        // and counts its values (here rather than in the reader, which has more to do per row).
+        let mut counters: Vec<ValueCounter> = (0..width).map(|_| ValueCounter::default()).collect();
         let mut written = begin();
         if let Ok(loader) = &mut written {
             let row_width = width + usize::from(derived);
-            let mut values: Vec<Value<'static>> = Vec::new();
-            for batch in &rx {
-                let size = batch.bytes();
-                let mut all = recycle(std::mem::take(&mut values));
-                all.extend(batch.rows.values());
-                let inserted = if row_width == 0 {
-                    Ok(())
-                } else if plan.is_some() {
-                    loader.insert_located(&all, &batch.boxes)
-                } else {
-                    loader.insert_many(&all)
-                };
-                values = recycle(all);
-                budget.give(size);
+            for batch in rx.iter().filter(|_| row_width > 0) {
+                let inserted = loader.insert_batch(&batch.rows, &batch.boxes);
+                for row in batch.rows.slots.chunks(row_width) {
+                    for (slot, counter) in row.iter().zip(&mut counters) {
+                        counter.add(&batch.rows.value(*slot));
+                    }
+                }
+                budget.give(batch.bytes());
                 if let Err(e) = inserted {
                     written = Err(e);
                     break;
@@ -751,8 +737,15 @@ fn load_rows<'t>(
         let read =
             reader.join().map_err(|_| LoadError::Format(FormatError::file("the reader thread panicked")))?;
         let mut loader = written.map_err(LoadError::Store)?;
-        let (loaded, counts, types, unlocated) = read.map_err(LoadError::Format)?;
+        let (loaded, types, unlocated) = read.map_err(LoadError::Format)?;
         if loaded.mismatch.is_none() {
+            // A geometry column's values are not counted (the counters saw its stored GeoJSON).
+            let counts = counters
+                .into_iter()
+                .zip(&schema.fields)
+                .filter(|(_, f)| Some(f.name.as_str()) != plan.map(|p| p.new.column.as_str()))
+                .filter_map(|(c, f)| c.into_counts(&f.name))
+                .collect();
             loader.set_value_counts(counts);
             loader.set_geometry_types(types);
         }
