@@ -107,6 +107,11 @@ impl Inference {
         }
     }
 
+    /// What decides the column's type so far: two states alike give the same [`Inference::field_type`].
+    pub(crate) fn state(&self) -> (u8, bool) {
+        (self.possible, self.seen_value)
+    }
+
     fn widen(&mut self, x: f64) {
         if self.ranged < RANGE_SAMPLE && x.is_finite() {
             self.ranged += 1;

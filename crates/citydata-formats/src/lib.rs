@@ -234,6 +234,8 @@ pub struct Progress {
     pub bytes: AtomicU64,
     /// Records read so far in this pass.
     pub records: AtomicU64,
+    /// Set by another thread to end a [`load`] early (with an error): its consumer has failed.
+    pub stop: std::sync::atomic::AtomicBool,
 }
 
 /// What a reader pushes each record into: its location and its cells, by column index (a record may
@@ -362,19 +364,31 @@ pub struct Loaded {
     /// With [`Pass::Speculate`]: the first record the schema could not hold, or that the sink
     /// refused; from there on rows were read and inferred but no longer converted nor handed on.
     pub mismatch: Option<FormatError>,
+    /// With [`Pass::Speculate`]: the conversion stopped early because the file already showed that
+    /// its schema is not the guess (a column's type changed past the sample, or a new column came);
+    /// the rows handed on are not all the rows.
+    pub diverged: bool,
 }
 
 /// How a [`load`] pass treats its schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pass {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pass<'g> {
     /// The schema is the file's (inferred by a whole [`scan`], maybe overridden): a value it cannot
     /// hold is an error.
     Load,
-    /// The schema is a guess from a [`sample`]: infer over every record as a scan does while
-    /// converting to the guess, so that one pass both loads and checks the guess. A value the guess
-    /// cannot hold (or a sink error about a record) ends the conversion, not the pass; the caller
-    /// compares the inferred schema with the guess and loads again when they differ.
-    Speculate,
+    /// The schema is a guess from a [`sample`] of the first `sampled` records: infer over every
+    /// record as a scan does while converting to the guess, so that one pass both loads and checks
+    /// the guess. A value the guess cannot hold (or a sink error about a record) ends the conversion,
+    /// not the pass; so does a column whose inferred type, past the sample, is no longer `inferred`'s
+    /// (by column; `None` for a column not to watch, such as one whose type an override sets), or a
+    /// column the guess does not have. The caller compares the inferred schema with the guess and
+    /// loads again when they differ or the conversion ended early.
+    Speculate {
+        /// The sample's inferred type of each column.
+        inferred: &'g [Option<citydata_model::FieldType>],
+        /// How many records the sample read.
+        sampled: u64,
+    },
 }
 
 /// What the readers push records into during a pass.
@@ -386,16 +400,34 @@ struct Pipe<'s> {
 }
 
 impl Pipe<'_> {
-    fn infer(&mut self, cells: &[Cell<'_>]) {
+    /// Infers over the record's cells; true when, past the first `watch.1` records, a column's type
+    /// is no longer the one `watch.0` expects, or a column beyond them appears.
+    fn infer(
+        &mut self,
+        cells: &[Cell<'_>],
+        watch: Option<(&[Option<citydata_model::FieldType>], u64)>,
+    ) -> bool {
         if !self.infer {
-            return;
+            return false;
         }
         if self.inference.len() < cells.len() {
             self.inference.resize_with(cells.len(), Inference::default);
         }
-        for (inf, cell) in self.inference.iter_mut().zip(cells) {
+        let Some((expected, _)) = watch.filter(|(_, after)| self.rows >= *after) else {
+            for (inf, cell) in self.inference.iter_mut().zip(cells) {
+                inf.add(cell);
+            }
+            return false;
+        };
+        let mut diverged = cells.len() > expected.len();
+        for ((inf, cell), want) in self.inference.iter_mut().zip(cells).zip(expected) {
+            let before = inf.state();
             inf.add(cell);
+            if inf.state() != before {
+                diverged |= want.is_some_and(|t| t != inf.field_type());
+            }
         }
+        diverged
     }
 
     fn counted(&mut self) {
@@ -404,7 +436,8 @@ impl Pipe<'_> {
     }
 
     fn scan(mut self, columns: &Columns, skipped: Vec<Skipped>, complete: bool) -> Result<Scan, FormatError> {
-        if columns.is_empty() {
+        // A sample that stopped before any column (JSON records without keys so far) says nothing.
+        if columns.is_empty() && complete {
             return Err(FormatError::file("no columns found: the file holds no header and no records"));
         }
         self.inference.resize_with(columns.len(), Inference::default);
@@ -426,11 +459,12 @@ pub fn scan(source: &Source, progress: Arc<Progress>) -> Result<Scan, FormatErro
 }
 
 /// Infers the columns and their types over the first records of the file: until `records` have
-/// been read or the reader has gone past `bytes` of the file, whichever comes first.
-/// [`Scan::complete`] tells whether that was the whole file.
+/// been read or the reader has gone `bytes` past the first record, whichever comes first.
+/// [`Scan::complete`] tells whether that was the whole file; an incomplete sample may have no
+/// columns yet.
 ///
 /// # Errors
-/// Malformed input among the records read, or a file without any column.
+/// Malformed input among the records read, or a whole file without any column.
 pub fn sample(
     source: &Source,
     progress: Arc<Progress>,
@@ -441,11 +475,14 @@ pub fn sample(
     let mut columns = Columns::default();
     let mut skipped = Vec::new();
     let mut pipe = Pipe { inference: Vec::new(), infer: true, rows: 0, progress: &progress };
+    // Bytes count from the first record: what comes before it (an XLSX's shared strings) is no sample.
+    let mut first = None;
     let read = reader.read(&mut columns, &mut skipped, &mut |_, cells| {
-        if pipe.rows >= records || progress.bytes.load(Ordering::Relaxed) > bytes {
+        let at = progress.bytes.load(Ordering::Relaxed);
+        if pipe.rows >= records || at - *first.get_or_insert(at) > bytes {
             return Err(FormatError::file(STOP));
         }
-        pipe.infer(cells);
+        pipe.infer(cells, None);
         pipe.counted();
         Ok(())
     });
@@ -461,7 +498,7 @@ pub fn sample(
 /// values to `batch`. `sink` gets the record's place, the batch and where the row begins in
 /// `batch.slots`; it may empty the batch (`std::mem::take` it) once it holds enough rows.
 /// With `infer` the pass also infers the file's schema over every record ([`Loaded::scan`]);
-/// [`Pass::Speculate`] implies it.
+/// [`Pass::Speculate`] implies it. Setting [`Progress::stop`] ends the pass with an error.
 ///
 /// An error `sink` returns ends the pass, except under [`Pass::Speculate`] where an error that names
 /// a record ([`FormatError::loc`] set) only ends the conversion, as a value the schema cannot hold does.
@@ -477,16 +514,24 @@ pub fn load(
     batch: &mut RowBatch,
     sink: &mut dyn FnMut(Loc, &mut RowBatch, usize) -> Result<(), FormatError>,
 ) -> Result<Loaded, FormatError> {
-    let speculate = pass == Pass::Speculate;
+    let watch = match pass {
+        Pass::Speculate { inferred, sampled } => Some((inferred, sampled)),
+        Pass::Load => None,
+    };
+    let speculate = watch.is_some();
     let mut reader = source.reader(progress.clone())?;
     let mut columns = Columns::default();
     let mut skipped = Vec::new();
     let mut pipe = Pipe { inference: Vec::new(), infer: infer || speculate, rows: 0, progress: &progress };
     let mut mismatch: Option<FormatError> = None;
+    let mut diverged = false;
     reader.read(&mut columns, &mut skipped, &mut |loc, cells| {
-        pipe.infer(cells);
+        if progress.stop.load(Ordering::Relaxed) {
+            return Err(FormatError::file("stopped: the rows could not be stored"));
+        }
+        diverged |= pipe.infer(cells, watch.filter(|_| !diverged && mismatch.is_none()));
         pipe.counted();
-        if mismatch.is_some() {
+        if mismatch.is_some() || diverged {
             return Ok(());
         }
         let start = batch.slots.len();
@@ -503,15 +548,16 @@ pub fn load(
             }
         }
         let result = match failed {
-            Some(e) => {
-                batch.slots.truncate(start);
-                batch.text.truncate(text_start);
-                Err(e)
-            }
+            Some(e) => Err(e),
             None => sink(loc, batch, start),
         };
         match result {
             Err(e) if speculate && e.loc.is_some() => {
+                // The refused row leaves nothing behind (unless the sink took the batch with it).
+                if batch.slots.len() >= start {
+                    batch.slots.truncate(start);
+                    batch.text.truncate(text_start);
+                }
                 mismatch = Some(e);
                 Ok(())
             }
@@ -527,5 +573,5 @@ pub fn load(
     }
     let rows = pipe.rows;
     let scan = if pipe.infer { Some(pipe.scan(&columns, skipped, true)?) } else { None };
-    Ok(Loaded { rows, scan, mismatch })
+    Ok(Loaded { rows, scan, mismatch, diverged })
 }

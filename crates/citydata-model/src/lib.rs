@@ -152,17 +152,6 @@ impl RowBatch {
             Slot::Text(a, b) => Value::Text(Cow::Borrowed(&self.text[a..b])),
         }
     }
-
-    /// Every value, row after row.
-    pub fn values(&self) -> impl ExactSizeIterator<Item = Value<'_>> + '_ {
-        self.slots.iter().map(|s| self.value(*s))
-    }
-
-    /// Empties the batch, keeping its memory.
-    pub fn clear(&mut self) {
-        self.slots.clear();
-        self.text.clear();
-    }
 }
 
 #[cfg(test)]

@@ -462,8 +462,10 @@ impl Publish {
     }
 
     /// Adds a version: stores the bytes read from `bytes` (unless a blob with that hash exists),
-    /// records the version and creates its empty table. Returns the loader for its rows; the new
-    /// table replaces the old one when [`TableLoader::finish`] is called.
+    /// records the version and creates its empty table, all but the bytes under a savepoint of its
+    /// own. Returns the loader for its rows; the new table replaces the old one when
+    /// [`TableLoader::finish`] is called, and [`TableLoader::abandon`] undoes the version instead.
+    /// A loader dropped without either leaves the publish to be rolled back (drop it too).
     ///
     /// # Errors
     /// Database or read errors.
@@ -489,8 +491,8 @@ impl TableLoader<'_> {
         self.inner.insert(row)
     }
 
-    /// Appends several rows, their values one row after the other in schema order (a bulk load's
-    /// fast path: many rows per statement).
+    /// Appends several rows, their values one row after the other in schema order (many rows per
+    /// statement; [`TableLoader::insert_batch`] is the bulk load's faster way).
     ///
     /// # Errors
     /// Database errors; `Invalid` when `values` is not a whole number of rows.

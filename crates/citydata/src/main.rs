@@ -249,7 +249,8 @@ fn run() -> Result<()> {
                 Store::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
             let outcomes = publish(&store, &file, &slug, &opts, &Bar::default())?;
             for o in outcomes {
-                for s in &o.skipped {
+                // An unchanged version's skipped rows were listed when it was published.
+                for s in o.skipped.iter().filter(|_| o.version.is_some()) {
                     eprintln!("skipped {}: {}", s.loc, s.reason);
                 }
                 let what = match o.version {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use citydata_formats::{
     Format, FormatError, Pass, Progress, ReadOptions, RowBatch, Scan, Skipped, Slot, Source,
 };
-use citydata_model::{DatasetMeta, LangText, Schema, Slug, Value};
+use citydata_model::{DatasetMeta, FieldType, LangText, Schema, Slug, Value};
 use citydata_store::{NewVersion, Store, StoreError, TableLoader, ValueCounts};
 use sha2::{Digest, Sha256};
 
@@ -113,11 +113,24 @@ struct Planned {
     bytes: u64,
     title: LangText,
     description: LangText,
-    /// The schema and plan to load with: final when `guess` is false.
+    /// The schema and plan to load with: final when `guess` is `None`.
     settled: Settled,
-    /// Whether `settled` comes from a sample of the file (to be checked by the load).
-    guess: bool,
+    /// When `settled` comes from a sample of the file: what the load checks it against.
+    guess: Option<Guess>,
+    /// The bytes are those of the resource's current version (as the catalogue said before the
+    /// publish began): nothing to infer.
+    unchanged: bool,
     package_schema: Option<Schema>,
+    /// The CRS named by a GeoJSON file's legacy `crs` member, read once (a whole pass over the file).
+    geojson_crs: std::cell::OnceCell<Result<Option<String>, FormatError>>,
+}
+
+/// What a sample found, for a speculative load to watch.
+struct Guess {
+    /// The inferred type of each column (`None` where an override sets the type).
+    inferred: Vec<Option<FieldType>>,
+    /// How many records the sample read.
+    sampled: u64,
 }
 
 /// A schema with the metadata's overrides applied, and where the rows are.
@@ -179,14 +192,16 @@ pub fn publish(
         (vec![(name, path.to_owned(), opts.format, None)], opts.meta.clone())
     };
     let single = files.len() == 1;
+    // What the catalogue holds now, to skip inferring over bytes it has already (the transaction
+    // checks again: another publish may come first).
+    let before = store.dataset(slug.as_str())?;
+    let current = |name: &str| {
+        before.as_ref().and_then(|d| d.resources.iter().find(|r| r.name == name)).and_then(|r| r.current())
+    };
     let mut planned = Vec::new();
     for (name, file, format, package_schema) in files {
         let source = Source::open(&file, format, opts.read.clone()).map_err(format_error(&file))?;
         let (sha256, bytes) = hash_file(&file, reporter).map_err(|e| format_error(&file)(e.into()))?;
-        let t = std::time::Instant::now();
-        let sample = citydata_formats::sample(&source, Arc::default(), SAMPLE_RECORDS, SAMPLE_BYTES)
-            .map_err(format_error(&file))?;
-        tracing::debug!(file = %file.display(), elapsed = ?t.elapsed(), rows = sample.rows, whole = sample.complete, "sampled");
         let rmeta = meta.as_ref().and_then(|m| m.resources.get(&name));
         let mut p = Planned {
             title: rmeta.map(|r| r.title.clone()).unwrap_or_default(),
@@ -198,33 +213,29 @@ pub fn publish(
                 spatial: None,
                 notes: Vec::new(),
             },
-            guess: !sample.complete,
+            guess: None,
+            unchanged: current(&name).is_some_and(|v| v.sha256 == sha256),
             name,
             source,
             sha256,
             bytes,
             package_schema,
+            geojson_crs: std::cell::OnceCell::new(),
         };
-        p.settled = match settle(&p, sample, meta.as_ref(), single) {
-            Ok(s) => s,
-            // The sample may lack a column the metadata names (a key that first appears further on
-            // in a JSON file): decide on the whole file instead.
-            Err(_) if p.guess => {
-                p.guess = false;
-                let progress = Arc::new(Progress::default());
-                reporter.pass("inferring types", progress.clone(), bytes);
-                let scan = citydata_formats::scan(&p.source, progress);
-                reporter.end();
-                settle(&p, scan.map_err(format_error(&file))?, meta.as_ref(), single)?
-            }
-            Err(e) => return Err(e),
-        };
+        if !p.unchanged {
+            (p.settled, p.guess) = plan_file(&p, meta.as_ref(), single, reporter)?;
+        }
         planned.push(p);
     }
     let mut tx = store.begin_publish(slug, meta.as_ref(), &opts.publisher)?;
     let mut outcomes = Vec::new();
-    for p in planned {
+    for mut p in planned {
         let unchanged = tx.current_sha256(&p.name)?.as_deref() == Some(p.sha256.as_str());
+        if !unchanged && p.unchanged {
+            // Changed since the catalogue was read: plan it after all.
+            let (settled, guess) = plan_file(&p, meta.as_ref(), single, reporter)?;
+            (p.settled, p.guess) = (settled, guess);
+        }
         let (version, settled, reads) = if unchanged {
             (None, p.settled.clone(), 0)
         } else {
@@ -249,7 +260,63 @@ pub fn publish(
     let t = std::time::Instant::now();
     tx.commit()?;
     tracing::debug!(elapsed = ?t.elapsed(), "committed");
+    // An unchanged resource is what its current version says.
+    if outcomes.iter().any(|o| o.version.is_none()) {
+        if let Some(ds) = store.dataset(slug.as_str())? {
+            for o in outcomes.iter_mut().filter(|o| o.version.is_none()) {
+                let Some(v) = ds.resources.iter().find(|r| r.name == o.name).and_then(|r| r.current()) else {
+                    continue;
+                };
+                o.rows = u64::try_from(v.row_count).unwrap_or(0);
+                o.schema = v.schema.clone();
+                o.skipped = stored_skipped(&v.skipped);
+                o.spatial = v.spatial.as_ref().map(|sp| sp.source.clone());
+            }
+        }
+    }
     Ok(outcomes)
+}
+
+/// The rows left out as a version records them (`line N (record M): reason`), read back.
+fn stored_skipped(texts: &[String]) -> Vec<Skipped> {
+    texts.iter().map(|t| Skipped { loc: citydata_formats::Loc::default(), reason: t.clone() }).collect()
+}
+
+/// Decides the schema and plan to load `p` with: from a sample of its first records when the file
+/// is longer than that (with the sample's inferred types, to check the load against), from the
+/// whole file otherwise, or when the sample cannot decide (no column yet, or the metadata names a
+/// column the sample has not met).
+fn plan_file(
+    p: &Planned,
+    meta: Option<&DatasetMeta>,
+    single: bool,
+    reporter: &dyn Reporter,
+) -> Result<(Settled, Option<Guess>), PublishError> {
+    let file = &p.source.path;
+    let t = std::time::Instant::now();
+    let sample = citydata_formats::sample(&p.source, Arc::default(), SAMPLE_RECORDS, SAMPLE_BYTES)
+        .map_err(format_error(file))?;
+    tracing::debug!(file = %file.display(), elapsed = ?t.elapsed(), rows = sample.rows, whole = sample.complete, "sampled");
+    if sample.complete {
+        return Ok((settle(p, sample, meta, single)?, None));
+    }
+    if !sample.schema.fields.is_empty() {
+        let inferred: Vec<FieldType> = sample.schema.fields.iter().map(|f| f.field_type).collect();
+        let sampled = sample.rows;
+        if let Ok(settled) = settle(p, sample, meta, single) {
+            let inferred = inferred
+                .iter()
+                .zip(&settled.schema.fields)
+                .map(|(t, f)| (*t == f.field_type).then_some(*t))
+                .collect();
+            return Ok((settled, Some(Guess { inferred, sampled })));
+        }
+    }
+    let progress = Arc::new(Progress::default());
+    reporter.pass("inferring types", progress.clone(), p.bytes);
+    let scan = citydata_formats::scan(&p.source, progress);
+    reporter.end();
+    Ok((settle(p, scan.map_err(format_error(file))?, meta, single)?, None))
 }
 
 /// The schema of `scan` with the overrides of the package and the metadata applied, and the
@@ -281,7 +348,8 @@ fn settle(
     let spec = rmeta
         .and_then(|r| r.geometry.as_ref())
         .or_else(|| meta.and_then(|m| m.geometry.as_ref()).filter(|_| single));
-    let (spatial, note) = crate::spatial::plan(&p.source, &schema, &scan.ranges, scan.rows, spec)
+    let crs = || p.geojson_crs.get_or_init(|| p.source.geojson_crs()).clone();
+    let (spatial, note) = crate::spatial::plan(&crs, &schema, &scan.ranges, scan.rows, spec)
         .map_err(|e| PublishError::Invalid(format!("{}: {e}", file.display())))?;
     Ok(Settled { schema, rows: scan.rows, skipped: scan.skipped, spatial, notes: note.into_iter().collect() })
 }
@@ -298,10 +366,14 @@ fn load_version(
 ) -> Result<(i64, Settled, u8), PublishError> {
     let file = &p.source.path;
     let mut settled = p.settled.clone();
-    let mut pass = if p.guess { Pass::Speculate } else { Pass::Load };
+    let mut guess = p.guess.as_ref();
     let mut reads = 0;
     loop {
         reads += 1;
+        let pass = match guess {
+            Some(g) => Pass::Speculate { inferred: &g.inferred, sampled: g.sampled },
+            None => Pass::Load,
+        };
         let mut bytes = std::fs::File::open(file).map_err(|e| format_error(file)(e.into()))?;
         let nv = NewVersion {
             resource: &p.name,
@@ -327,18 +399,33 @@ fn load_version(
             loader
         });
         reporter.end();
-        let (loaded, mut loader) = loaded.map_err(|e| match e {
-            LoadError::Format(e) => format_error(file)(e),
-            LoadError::Store(e) => PublishError::Store(e),
-        })?;
-        tracing::debug!(elapsed = ?t.elapsed(), rows = loaded.rows, ?pass, "loaded the rows");
+        let (loaded, mut loader) = match loaded {
+            Ok(l) => l,
+            // The store refuses the guess (a column name it reserves for a geometry the sample's
+            // plan would add): the whole file decides whether that stands.
+            Err(LoadError::Store(StoreError::Invalid(m))) if guess.is_some() => {
+                let progress = Arc::new(Progress::default());
+                reporter.pass("inferring types", progress.clone(), p.bytes);
+                let scan = citydata_formats::scan(&p.source, progress);
+                reporter.end();
+                let whole = settle(p, scan.map_err(format_error(file))?, meta, single)?;
+                if whole.loads_as(&settled) {
+                    return Err(StoreError::Invalid(m).into());
+                }
+                (settled, guess) = (whole, None);
+                continue;
+            }
+            Err(LoadError::Format(e)) => return Err(format_error(file)(e)),
+            Err(LoadError::Store(e)) => return Err(e.into()),
+        };
+        tracing::debug!(elapsed = ?t.elapsed(), rows = loaded.rows, speculative = guess.is_some(), "loaded the rows");
         if let Some(scan) = loaded.scan {
             let whole = settle(p, scan, meta, single)?;
-            if !whole.loads_as(&settled) {
-                tracing::debug!(file = %file.display(), "the whole file's schema differs from the sample's: loading again");
+            let held = whole.loads_as(&settled);
+            if !held || (loaded.diverged && loaded.mismatch.is_none()) {
+                tracing::debug!(file = %file.display(), held, "the whole file's schema is not the sample's, or the load stopped early: loading again");
                 loader.abandon()?;
-                settled = whole;
-                pass = Pass::Load;
+                (settled, guess) = (whole, None);
                 continue;
             }
             if let Some(e) = loaded.mismatch {
@@ -514,7 +601,7 @@ struct Batch {
     boxes: Vec<Option<[f64; 4]>>,
 }
 
-/// A batch goes to the writer when it holds this many rows, or this many bytes of text.
+/// A batch goes to the writer when it holds this many rows, or this many bytes.
 const BATCH_ROWS: usize = 2048;
 const BATCH_BYTES: usize = 4 << 20;
 
@@ -564,6 +651,15 @@ impl Budget {
     fn close(&self) {
         self.used.lock().unwrap_or_else(std::sync::PoisonError::into_inner).1 = true;
         self.changed.notify_all();
+    }
+}
+
+/// Closes a [`Budget`] when dropped, also while a panic unwinds.
+struct CloseOnDrop<'b>(&'b Budget);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -628,6 +724,8 @@ struct LoadedRows {
     scan: Option<Scan>,
     /// Under [`Pass::Speculate`]: the first record the schema could not hold.
     mismatch: Option<FormatError>,
+    /// Under [`Pass::Speculate`]: the conversion stopped early, the file being already unlike the guess.
+    diverged: bool,
 }
 
 /// Loads the rows of `source` into the loader that `begin` makes (it stores the file's bytes and
@@ -638,7 +736,7 @@ fn load_rows<'t>(
     source: &Source,
     schema: &Schema,
     plan: Option<&crate::spatial::Plan>,
-    pass: Pass,
+    pass: Pass<'_>,
     progress: Arc<Progress>,
     begin: impl FnOnce() -> Result<TableLoader<'t>, StoreError>,
 ) -> Result<(LoadedRows, TableLoader<'t>), LoadError> {
@@ -647,6 +745,7 @@ fn load_rows<'t>(
     let derived = plan.is_some_and(crate::spatial::Plan::derived);
     let (tx, rx) = std::sync::mpsc::channel::<Batch>();
     let budget = &Budget::new();
+    let stop = progress.clone();
     std::thread::scope(|scope| {
         let reader = std::thread::Builder::new().name("publish-read".into()).spawn_scoped(scope, move || {
             let mut rows = RowBatch::default();
@@ -695,7 +794,8 @@ fn load_rows<'t>(
                         }
                     }
                     rows_in_batch += 1;
-                    if rows_in_batch == BATCH_ROWS || batch.text.len() >= BATCH_BYTES {
+                    let size = batch.slots.len() * std::mem::size_of::<Slot>() + batch.text.len();
+                    if rows_in_batch == BATCH_ROWS || size >= BATCH_BYTES {
                         rows_in_batch = 0;
                         if !send(Batch { rows: std::mem::take(batch), boxes: std::mem::take(&mut boxes) }) {
                             return Err(FormatError::file("the writer stopped"));
@@ -715,6 +815,8 @@ fn load_rows<'t>(
         // The writer: stores the bytes and creates the table (`begin`), then inserts batch after batch
         // and counts its values (here rather than in the reader, which has more to do per row).
         let mut counters: Vec<ValueCounter> = (0..width).map(|_| ValueCounter::default()).collect();
+        // However the writer ends (an error, a panic), the reader must not wait for it.
+        let closing = CloseOnDrop(budget);
         let mut written = begin();
         if let Ok(loader) = &mut written {
             let row_width = width + usize::from(derived);
@@ -732,7 +834,10 @@ fn load_rows<'t>(
                 }
             }
         }
-        budget.close();
+        if written.is_err() {
+            stop.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        drop(closing);
         drop(rx);
         let read =
             reader.join().map_err(|_| LoadError::Format(FormatError::file("the reader thread panicked")))?;
@@ -750,7 +855,13 @@ fn load_rows<'t>(
             loader.set_geometry_types(types);
         }
         Ok((
-            LoadedRows { rows: loaded.rows, unlocated, scan: loaded.scan, mismatch: loaded.mismatch },
+            LoadedRows {
+                rows: loaded.rows,
+                unlocated,
+                scan: loaded.scan,
+                mismatch: loaded.mismatch,
+                diverged: loaded.diverged,
+            },
             loader,
         ))
     })
@@ -869,6 +980,87 @@ mod tests {
         let ragged = |i: usize| if i == PAST_SAMPLE { format!("{i}") } else { format!("{i},{}", i % 3) };
         let skip = ReadOptions { skip_bad_rows: true, ..ReadOptions::default() };
         check("ragged.csv", &table("id,n", n, ragged), skip, 1);
+        // Past the sample a column's type changes and then comes back: the load stopped at the
+        // change, so it loads again under the same schema.
+        let back = |i: usize| match i {
+            _ if i <= PAST_SAMPLE => String::new(),
+            _ if i == n - 1 => "text".to_owned(),
+            _ => format!("{i}"),
+        };
+        check("back.csv", &table("id,b", n, |i| format!("{i},{}", back(i))), normal.clone(), 2);
+        // A sample that met no column yet (JSON records without keys) decides nothing.
+        let mut empty = "{}\n".repeat(PAST_SAMPLE);
+        for i in 0..10 {
+            let _ = writeln!(empty, r#"{{"k":{i}}}"#);
+        }
+        check("keyless.ndjson", &empty, normal, 1);
+    }
+
+    fn publish_text(dir: &Path, file: &str, text: &str) -> Result<Vec<ResourceOutcome>, PublishError> {
+        let path = dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        let store = Store::open(&dir.join("t.db")).unwrap();
+        let opts = PublishOptions { publisher: "test".into(), ..PublishOptions::default() };
+        publish(&store, &path, &Slug::parse("d").unwrap(), &opts, &Quiet)
+    }
+
+    #[test]
+    fn unchanged_bytes_report_the_whole_current_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = PAST_SAMPLE + 100;
+        let text = table("id,n", n, |i| if i == n - 1 { format!("{i},x") } else { format!("{i},{i}") });
+        let first = publish_text(dir.path(), "u.csv", &text).unwrap();
+        assert_eq!((first[0].version, first[0].rows, first[0].reads), (Some(1), n as u64, 2));
+        let again = publish_text(dir.path(), "u.csv", &text).unwrap();
+        assert_eq!((again[0].version, again[0].rows, again[0].reads), (None, n as u64, 0));
+        assert_eq!(again[0].schema, first[0].schema);
+    }
+
+    /// `n` point features, the one at `bad` (if any) outside WGS 84.
+    fn points(n: usize, bad: Option<usize>) -> String {
+        let mut s = String::from(r#"{"type":"FeatureCollection","features":["#);
+        for i in 0..n {
+            let x = if Some(i) == bad { 200.0 } else { 114.1 + (i % 100) as f64 * 0.001 };
+            let sep = if i == 0 { "" } else { "," };
+            let _ = write!(
+                s,
+                r#"{sep}{{"type":"Feature","properties":{{"id":{i}}},"geometry":{{"type":"Point","coordinates":[{x},22.3]}}}}"#
+            );
+        }
+        s.push_str("]}");
+        s
+    }
+
+    #[test]
+    fn spatial_files_past_the_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = PAST_SAMPLE + 10;
+        let good = publish_text(dir.path(), "p.geojson", &points(n, None)).unwrap();
+        assert_eq!((good[0].rows, good[0].reads), (n as u64, 1));
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let v = store.dataset("d").unwrap().unwrap().resources[0].current().unwrap().clone();
+        assert_eq!(v.spatial.unwrap().count, n as u64);
+        // A geometry outside WGS 84 past the sample fails the publish and names its record, as it
+        // did when the file was read twice.
+        let e =
+            publish_text(dir.path(), "bad.geojson", &points(n, Some(PAST_SAMPLE))).unwrap_err().to_string();
+        assert!(e.contains(&format!("record {}", PAST_SAMPLE + 1)), "{e}");
+        assert!(e.contains("longitude"), "{e}");
+        assert_eq!(store.dataset("d").unwrap().unwrap().resources.len(), 1, "nothing of the failed file");
+    }
+
+    #[test]
+    fn a_name_the_store_refuses_under_the_samples_plan_only() {
+        // The sample finds latitude and longitude and would add the `_geom` column, which the file
+        // has already; past the sample a latitude is text, so the whole file has no location.
+        let dir = tempfile::tempdir().unwrap();
+        let n = PAST_SAMPLE + 10;
+        let lat =
+            |i: usize| if i == PAST_SAMPLE { "unknown".to_owned() } else { format!("22.{}", 300 + i % 50) };
+        let text =
+            table("id,_geom,latitude,longitude", n, |i| format!("{i},g{i},{},114.{}", lat(i), 100 + i % 50));
+        let out = publish_text(dir.path(), "names.csv", &text).unwrap();
+        assert_eq!((out[0].rows, out[0].reads, out[0].spatial.as_deref()), (n as u64, 2, None));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! the file's one location. A row whose coordinate columns cannot make a point (a blank, a value
 //! outside the grid) keeps its values and gets no location; the publish reports how many.
 
-use citydata_formats::Source;
+use citydata_formats::FormatError;
 use citydata_geo::detect::{detect_point_columns, ColumnStats, Detection, NumericStats, PointColumns};
 use citydata_geo::geometry::{
     bbox, check_wgs84, legacy_crs, parse_geojson, transform, write_geojson, write_number,
@@ -53,10 +53,11 @@ fn crs_named(name: &str, what: &str) -> Result<Crs, String> {
 }
 
 /// Decides how the rows of `schema` are located. `ranges` are the scan's number ranges per field;
-/// `spec` the metadata's say. `Ok(None)`: not spatial. The note says what detection saw when it
-/// could not decide.
+/// `spec` the metadata's say; `geojson_crs` gives the CRS a GeoJSON file names in its legacy `crs`
+/// member (asked only when the schema has a geometry column). `Ok(None)`: not spatial. The note
+/// says what detection saw when it could not decide.
 pub(crate) fn plan(
-    source: &Source,
+    geojson_crs: &dyn Fn() -> Result<Option<String>, FormatError>,
     schema: &Schema,
     ranges: &[Option<(f64, f64)>],
     rows: u64,
@@ -94,7 +95,7 @@ pub(crate) fn plan(
         return Ok((Some(points(xi, yi, columns)), None));
     }
     if let Some(i) = schema.fields.iter().position(|f| f.field_type == FieldType::Geometry) {
-        let crs = match source.geojson_crs().map_err(|e| e.to_string())? {
+        let crs = match geojson_crs().map_err(|e| e.to_string())? {
             // GeoJSON positions are always x, y: a legacy EPSG:4326 means longitude first.
             Some(name) => match crs_named(&name, "the file's crs member")? {
                 Crs::Epsg4326 => Crs::Crs84,

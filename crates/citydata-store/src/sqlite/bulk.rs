@@ -77,7 +77,7 @@ impl<'c> BulkInsert<'c> {
         for v in values {
             bound += 1;
             if bound > self.params {
-                break;
+                continue;
             }
             let i = c_int::try_from(bound).unwrap_or(c_int::MAX);
             // SAFETY: `stmt` is live and `i` is one of its parameters. A text is bound as static: it
@@ -95,6 +95,8 @@ impl<'c> BulkInsert<'c> {
                 }
             };
             if rc != ffi::SQLITE_OK {
+                // SAFETY: `stmt` is live; nothing of this run stays bound.
+                unsafe { ffi::sqlite3_clear_bindings(stmt) };
                 return Err(self.failed(rc));
             }
         }
@@ -187,12 +189,12 @@ mod tests {
                 (None, None, Some(String::new()), Some("nul\0inside".into())),
             ]
         );
-        // Too few values: refused before the statement runs.
-        let e = ins.run([Param::Int(1)]).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            StoreError::Invalid("1 values for a statement of 8 parameters".into()).to_string()
-        );
+        // Too few or too many values: refused before the statement runs.
+        for n in [1, 9] {
+            let e = ins.run(vec![Param::Null; n]).unwrap_err();
+            let want = StoreError::Invalid(format!("{n} values for a statement of 8 parameters"));
+            assert_eq!(e.to_string(), want.to_string());
+        }
         // A STRICT type error comes back as SQLite words it, and the statement can run again.
         let e = ins.run([Param::Text("x"); 8]).unwrap_err();
         assert!(e.to_string().contains("cannot store TEXT value in INTEGER column"), "{e}");

@@ -785,11 +785,27 @@ impl SqlitePublish {
             }
         }
         self.store_blob(v.sha256, bytes)?;
-        let c = &self.conn;
         // Everything of the version from here on can be undone on its own (`SqliteLoader::abandon`).
         // Cheap: the new table's pages are new, and SQLite journals for a savepoint only the pages
         // that existed when it began.
-        c.execute_batch(&format!("SAVEPOINT {LOAD_SAVEPOINT}"))?;
+        self.conn.execute_batch(&format!("SAVEPOINT {LOAD_SAVEPOINT}"))?;
+        self.changed = true;
+        let this = &*self;
+        match this.create_version(v, derived) {
+            Ok(loader) => Ok(loader),
+            Err(e) => {
+                // A version half made is undone at once, so that the next try starts clean.
+                let _ = this
+                    .conn
+                    .execute_batch(&format!("ROLLBACK TO {LOAD_SAVEPOINT}; RELEASE {LOAD_SAVEPOINT}"));
+                Err(e)
+            }
+        }
+    }
+
+    /// Records version `v` and creates its empty table (inside the version's savepoint).
+    fn create_version(&self, v: &NewVersion<'_>, derived: bool) -> Result<SqliteLoader<'_>> {
+        let c = &self.conn;
         let id = resource_uuid(&self.slug, v.resource);
         c.execute(
             "INSERT INTO resources (id, dataset_id, name, position, title, description)
@@ -831,12 +847,16 @@ impl SqlitePublish {
             names.push(quote_ident(crate::GEOMETRY_COLUMN));
         }
         c.execute_batch(&format!("CREATE TABLE {} ({}) STRICT", quote_ident(&staging), cols.join(", ")))?;
-        if v.spatial.is_some() {
+        let cache = if v.spatial.is_some() {
             c.execute_batch(&format!(
-                "CREATE VIRTUAL TABLE {} USING rtree(id, minx, maxx, miny, maxy); PRAGMA cache_size = -{SPATIAL_LOAD_CACHE_KIB}",
+                "CREATE VIRTUAL TABLE {} USING rtree(id, minx, maxx, miny, maxy)",
                 quote_ident(&geo_table(&staging))
             ))?;
-        }
+            SPATIAL_LOAD_CACHE_KIB
+        } else {
+            PLAIN_LOAD_CACHE_KIB
+        };
+        c.execute_batch(&format!("PRAGMA cache_size = -{cache}"))?;
         let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
         let insert = if names.is_empty() {
             format!("INSERT INTO {} DEFAULT VALUES", quote_ident(&staging))
@@ -848,7 +868,6 @@ impl SqlitePublish {
                 marks.join(", ")
             )
         };
-        self.changed = true;
         let stmt = BulkInsert::prepare(&self.conn, &insert)?;
         // Many rows per statement for bulk loads: one VDBE run per MANY_ROWS rows instead of one per row.
         let width = names.len();

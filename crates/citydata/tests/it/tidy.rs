@@ -90,3 +90,22 @@ fn every_file_has_a_module_doc() {
         assert!(text.starts_with("//!"), "{} has no //! module doc at its top", f.display());
     }
 }
+
+/// `unsafe` is denied in the whole workspace (Cargo.toml); one module may allow it, the store's bulk
+/// insert, which binds texts to SQLite without copies and says beside it why that is sound.
+#[test]
+fn unsafe_is_allowed_in_one_module_only() {
+    let mut files = Vec::new();
+    rust_files(&root().join("crates"), &mut files);
+    let allowed: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            text.contains(&["allow(", "unsafe_code)"].concat())
+        })
+        .map(|f| f.strip_prefix(root()).unwrap().to_string_lossy().replace('\\', "/"))
+        .collect();
+    assert_eq!(allowed, ["crates/citydata-store/src/sqlite/bulk.rs"]);
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("unsafe_code = \"deny\""), "the workspace denies unsafe code");
+}
