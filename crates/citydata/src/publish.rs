@@ -117,9 +117,6 @@ struct Planned {
     settled: Settled,
     /// When `settled` comes from a sample of the file: what the load checks it against.
     guess: Option<Guess>,
-    /// The bytes are those of the resource's current version (as the catalogue said before the
-    /// publish began): nothing to infer.
-    unchanged: bool,
     package_schema: Option<Schema>,
     /// The CRS named by a GeoJSON file's legacy `crs` member, read once (a whole pass over the file).
     geojson_crs: std::cell::OnceCell<Result<Option<String>, FormatError>>,
@@ -192,12 +189,6 @@ pub fn publish(
         (vec![(name, path.to_owned(), opts.format, None)], opts.meta.clone())
     };
     let single = files.len() == 1;
-    // What the catalogue holds now, to skip inferring over bytes it has already (the transaction
-    // checks again: another publish may come first).
-    let before = store.dataset(slug.as_str())?;
-    let current = |name: &str| {
-        before.as_ref().and_then(|d| d.resources.iter().find(|r| r.name == name)).and_then(|r| r.current())
-    };
     let mut planned = Vec::new();
     for (name, file, format, package_schema) in files {
         let source = Source::open(&file, format, opts.read.clone()).map_err(format_error(&file))?;
@@ -214,7 +205,6 @@ pub fn publish(
                 notes: Vec::new(),
             },
             guess: None,
-            unchanged: current(&name).is_some_and(|v| v.sha256 == sha256),
             name,
             source,
             sha256,
@@ -222,20 +212,14 @@ pub fn publish(
             package_schema,
             geojson_crs: std::cell::OnceCell::new(),
         };
-        if !p.unchanged {
-            (p.settled, p.guess) = plan_file(&p, meta.as_ref(), single, reporter)?;
-        }
+        // Planned even when the bytes turn out unchanged: the metadata is checked against the file.
+        (p.settled, p.guess) = plan_file(&p, meta.as_ref(), single, reporter)?;
         planned.push(p);
     }
     let mut tx = store.begin_publish(slug, meta.as_ref(), &opts.publisher)?;
     let mut outcomes = Vec::new();
-    for mut p in planned {
+    for p in planned {
         let unchanged = tx.current_sha256(&p.name)?.as_deref() == Some(p.sha256.as_str());
-        if !unchanged && p.unchanged {
-            // Changed since the catalogue was read: plan it after all.
-            let (settled, guess) = plan_file(&p, meta.as_ref(), single, reporter)?;
-            (p.settled, p.guess) = (settled, guess);
-        }
         let (version, settled, reads) = if unchanged {
             (None, p.settled.clone(), 0)
         } else {
@@ -260,7 +244,7 @@ pub fn publish(
     let t = std::time::Instant::now();
     tx.commit()?;
     tracing::debug!(elapsed = ?t.elapsed(), "committed");
-    // An unchanged resource is what its current version says.
+    // An unchanged resource is what its current version says (its plan saw only a sample).
     if outcomes.iter().any(|o| o.version.is_none()) {
         if let Some(ds) = store.dataset(slug.as_str())? {
             for o in outcomes.iter_mut().filter(|o| o.version.is_none()) {
