@@ -359,7 +359,7 @@ pub struct Scan {
 pub struct Loaded {
     /// Records read (skipped rows not counted).
     pub rows: u64,
-    /// What inference over every record found (the same as a [`scan`] would), when asked for.
+    /// With [`Pass::Speculate`]: what inference over every record found (as a [`scan`] would).
     pub scan: Option<Scan>,
     /// With [`Pass::Speculate`]: the first record the schema could not hold, or that the sink
     /// refused; from there on rows were read and inferred but no longer converted nor handed on.
@@ -497,8 +497,8 @@ pub fn sample(
 /// Reads every record and converts it to `schema`'s types, in its column order, appending the row's
 /// values to `batch`. `sink` gets the record's place, the batch and where the row begins in
 /// `batch.slots`; it may empty the batch (`std::mem::take` it) once it holds enough rows.
-/// With `infer` the pass also infers the file's schema over every record ([`Loaded::scan`]);
-/// [`Pass::Speculate`] implies it. Setting [`Progress::stop`] ends the pass with an error.
+/// [`Pass::Speculate`] also infers the file's schema over every record ([`Loaded::scan`]).
+/// Setting [`Progress::stop`] ends the pass with an error.
 ///
 /// An error `sink` returns ends the pass, except under [`Pass::Speculate`] where an error that names
 /// a record ([`FormatError::loc`] set) only ends the conversion, as a value the schema cannot hold does.
@@ -509,7 +509,6 @@ pub fn load(
     source: &Source,
     schema: &Schema,
     pass: Pass,
-    infer: bool,
     progress: Arc<Progress>,
     batch: &mut RowBatch,
     sink: &mut dyn FnMut(Loc, &mut RowBatch, usize) -> Result<(), FormatError>,
@@ -522,7 +521,7 @@ pub fn load(
     let mut reader = source.reader(progress.clone())?;
     let mut columns = Columns::default();
     let mut skipped = Vec::new();
-    let mut pipe = Pipe { inference: Vec::new(), infer: infer || speculate, rows: 0, progress: &progress };
+    let mut pipe = Pipe { inference: Vec::new(), infer: speculate, rows: 0, progress: &progress };
     let mut mismatch: Option<FormatError> = None;
     let mut diverged = false;
     reader.read(&mut columns, &mut skipped, &mut |loc, cells| {

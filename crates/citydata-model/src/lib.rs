@@ -142,6 +142,12 @@ impl RowBatch {
         Slot::Text(start, self.text.len())
     }
 
+    /// The memory its values take, in bytes (what bounds a batch in flight).
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.slots.len() * std::mem::size_of::<Slot>() + self.text.len()
+    }
+
     /// The value in slot `s`.
     #[must_use]
     pub fn value(&self, s: Slot) -> Value<'_> {

@@ -296,11 +296,16 @@ fn plan_file(
             return Ok((settled, Some(Guess { inferred, sampled })));
         }
     }
+    Ok((settle(p, scan_whole(p, reporter)?, meta, single)?, None))
+}
+
+/// Infers over every record of `p`'s file, with a progress bar.
+fn scan_whole(p: &Planned, reporter: &dyn Reporter) -> Result<Scan, PublishError> {
     let progress = Arc::new(Progress::default());
     reporter.pass("inferring types", progress.clone(), p.bytes);
     let scan = citydata_formats::scan(&p.source, progress);
     reporter.end();
-    Ok((settle(p, scan.map_err(format_error(file))?, meta, single)?, None))
+    scan.map_err(format_error(&p.source.path))
 }
 
 /// The schema of `scan` with the overrides of the package and the metadata applied, and the
@@ -383,16 +388,12 @@ fn load_version(
             loader
         });
         reporter.end();
-        let (loaded, mut loader) = match loaded {
+        let (LoadedRows { pass: read, unlocated }, mut loader) = match loaded {
             Ok(l) => l,
             // The store refuses the guess (a column name it reserves for a geometry the sample's
             // plan would add): the whole file decides whether that stands.
             Err(LoadError::Store(StoreError::Invalid(m))) if guess.is_some() => {
-                let progress = Arc::new(Progress::default());
-                reporter.pass("inferring types", progress.clone(), p.bytes);
-                let scan = citydata_formats::scan(&p.source, progress);
-                reporter.end();
-                let whole = settle(p, scan.map_err(format_error(file))?, meta, single)?;
+                let whole = settle(p, scan_whole(p, reporter)?, meta, single)?;
                 if whole.loads_as(&settled) {
                     return Err(StoreError::Invalid(m).into());
                 }
@@ -402,29 +403,28 @@ fn load_version(
             Err(LoadError::Format(e)) => return Err(format_error(file)(e)),
             Err(LoadError::Store(e)) => return Err(e.into()),
         };
-        tracing::debug!(elapsed = ?t.elapsed(), rows = loaded.rows, speculative = guess.is_some(), "loaded the rows");
-        if let Some(scan) = loaded.scan {
+        tracing::debug!(elapsed = ?t.elapsed(), rows = read.rows, speculative = guess.is_some(), "loaded the rows");
+        if let Some(scan) = read.scan {
             let whole = settle(p, scan, meta, single)?;
             let held = whole.loads_as(&settled);
-            if !held || (loaded.diverged && loaded.mismatch.is_none()) {
+            if !held || (read.diverged && read.mismatch.is_none()) {
                 tracing::debug!(file = %file.display(), held, "the whole file's schema is not the sample's, or the load stopped early: loading again");
                 loader.abandon()?;
                 (settled, guess) = (whole, None);
                 continue;
             }
-            if let Some(e) = loaded.mismatch {
+            if let Some(e) = read.mismatch {
                 return Err(format_error(file)(e));
             }
             loader.set_schema(&whole.schema)?;
             loader.set_skipped(skipped_texts(&whole.skipped));
             settled = whole;
         }
-        settled.rows = loaded.rows;
-        if loaded.unlocated > 0 {
-            settled.notes.push(format!(
-                "{} rows have no location (blank or impossible coordinates)",
-                loaded.unlocated
-            ));
+        settled.rows = read.rows;
+        if unlocated > 0 {
+            settled
+                .notes
+                .push(format!("{unlocated} rows have no location (blank or impossible coordinates)"));
         }
         let number = loader.finish()?;
         return Ok((number, settled, reads));
@@ -595,9 +595,7 @@ const BATCHES_IN_FLIGHT: usize = 32 << 20;
 
 impl Batch {
     fn bytes(&self) -> usize {
-        self.rows.slots.len() * std::mem::size_of::<Slot>()
-            + self.rows.text.len()
-            + self.boxes.len() * std::mem::size_of::<Option<[f64; 4]>>()
+        self.rows.bytes() + self.boxes.len() * std::mem::size_of::<Option<[f64; 4]>>()
     }
 }
 
@@ -701,15 +699,10 @@ impl ValueCounter {
 
 /// What [`load_rows`] did.
 struct LoadedRows {
-    rows: u64,
+    /// What the pass over the file did.
+    pass: citydata_formats::Loaded,
     /// Rows without a location (spatial tables).
     unlocated: u64,
-    /// Under [`Pass::Speculate`]: inference over the whole file.
-    scan: Option<Scan>,
-    /// Under [`Pass::Speculate`]: the first record the schema could not hold.
-    mismatch: Option<FormatError>,
-    /// Under [`Pass::Speculate`]: the conversion stopped early, the file being already unlike the guess.
-    diverged: bool,
 }
 
 /// Loads the rows of `source` into the loader that `begin` makes (it stores the file's bytes and
@@ -744,7 +737,6 @@ fn load_rows<'t>(
                 source,
                 schema,
                 pass,
-                false,
                 progress,
                 &mut rows,
                 &mut |loc, batch, start| {
@@ -778,8 +770,7 @@ fn load_rows<'t>(
                         }
                     }
                     rows_in_batch += 1;
-                    let size = batch.slots.len() * std::mem::size_of::<Slot>() + batch.text.len();
-                    if rows_in_batch == BATCH_ROWS || size >= BATCH_BYTES {
+                    if rows_in_batch == BATCH_ROWS || batch.bytes() >= BATCH_BYTES {
                         rows_in_batch = 0;
                         if !send(Batch { rows: std::mem::take(batch), boxes: std::mem::take(&mut boxes) }) {
                             return Err(FormatError::file("the writer stopped"));
@@ -838,16 +829,7 @@ fn load_rows<'t>(
             loader.set_value_counts(counts);
             loader.set_geometry_types(types);
         }
-        Ok((
-            LoadedRows {
-                rows: loaded.rows,
-                unlocated,
-                scan: loaded.scan,
-                mismatch: loaded.mismatch,
-                diverged: loaded.diverged,
-            },
-            loader,
-        ))
+        Ok((LoadedRows { pass: loaded, unlocated }, loader))
     })
 }
 
@@ -895,7 +877,6 @@ mod tests {
             &source,
             &whole.schema,
             Pass::Load,
-            false,
             Arc::default(),
             &mut batch,
             &mut |_, b, start| {

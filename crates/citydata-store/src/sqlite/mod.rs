@@ -790,17 +790,10 @@ impl SqlitePublish {
         // that existed when it began.
         self.conn.execute_batch(&format!("SAVEPOINT {LOAD_SAVEPOINT}"))?;
         self.changed = true;
-        let this = &*self;
-        match this.create_version(v, derived) {
-            Ok(loader) => Ok(loader),
-            Err(e) => {
-                // A version half made is undone at once, so that the next try starts clean.
-                let _ = this
-                    .conn
-                    .execute_batch(&format!("ROLLBACK TO {LOAD_SAVEPOINT}; RELEASE {LOAD_SAVEPOINT}"));
-                Err(e)
-            }
-        }
+        // A version half made is undone at once, so that the next try starts clean.
+        self.create_version(v, derived).inspect_err(|_| {
+            let _ = undo_version(&self.conn);
+        })
     }
 
     /// Records version `v` and creates its empty table (inside the version's savepoint).
@@ -941,6 +934,12 @@ const SPATIAL_LOAD_CACHE_KIB: u32 = 64 << 10;
 
 /// The savepoint around the loading of one version.
 const LOAD_SAVEPOINT: &str = "version_load";
+
+/// Undoes everything since the version's savepoint, and ends it.
+fn undo_version(conn: &Connection) -> Result<()> {
+    conn.execute_batch(&format!("ROLLBACK TO {LOAD_SAVEPOINT}; RELEASE {LOAD_SAVEPOINT}"))?;
+    Ok(())
+}
 
 /// Rows per multi-row INSERT, and the most parameters one may bind.
 const MANY_ROWS: usize = 16;
@@ -1119,8 +1118,7 @@ impl SqliteLoader<'_> {
         let SqliteLoader { conn, stmt, many, spatial, .. } = self;
         // The statements on the table go first: the rollback drops it.
         drop((stmt, many, spatial));
-        conn.execute_batch(&format!("ROLLBACK TO {LOAD_SAVEPOINT}; RELEASE {LOAD_SAVEPOINT}"))?;
-        Ok(())
+        undo_version(conn)
     }
 
     pub(crate) fn finish(self) -> Result<i64> {
