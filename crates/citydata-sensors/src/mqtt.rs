@@ -1017,6 +1017,11 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // The last PUBACKs may still be on their way to the client when the last row is stored.
+        let t = std::time::Instant::now();
+        while acks.load(Ordering::Relaxed) < n as u64 && t.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert_eq!(acks.load(Ordering::Relaxed), n as u64);
         poll.abort();
         bridge.stop();
